@@ -1,0 +1,164 @@
+"""Checks and conversions of the keyword arguments of a forward call, before any arithmetic.
+
+Hugging Face reports most bad inputs as an IndexError deep inside torch ("index out of range in self",
+issues #2446, #14243) or as a silent wrong answer. Here each problem raises an InputError (a ValueError)
+that names the argument, what was expected, and how to fix it.
+
+Shape legend: B batch, T tokens, P cached tokens, S key length, D hidden, L layers, H heads.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import array_module
+
+
+class InputError(ValueError):
+    """An argument of a forward call that the model cannot use."""
+
+
+def as_array(value, name, xp):
+    """Nested lists, NumPy or CuPy arrays -> an array of the backend `xp` (the parameters' backend)."""
+    if value is None:
+        return None
+    if array_module(value) is xp:
+        return value
+    try:
+        return xp.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"{name} could not be turned into an array: {err}") from None
+
+
+def _integer_ids(value, name, xp):
+    array = as_array(value, name, xp)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise InputError(f"{name} must hold integer ids, got dtype {array.dtype}")
+    return array.astype(xp.int64, copy=False)
+
+
+def _check_range(ids, name, high, hint, xp):
+    if ids.size == 0:
+        return
+    low_found, high_found = int(ids.min()), int(ids.max())
+    if low_found < 0:
+        raise InputError(f"{name} contains a negative id ({low_found}); ids must be in [0, {high})")
+    if high_found >= high:
+        raise InputError(f"{name} contains id {high_found}, outside [0, {high}): {hint}")
+
+
+def prepare(cfg, xp, dtype, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+            head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
+            past_length=0):
+    """Validate and convert the inputs of one forward call; returns a dict of arrays (None where absent)."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise InputError("pass exactly one of input_ids or inputs_embeds")
+    if input_ids is not None:
+        input_ids = _integer_ids(input_ids, "input_ids", xp)
+        if input_ids.ndim != 2:
+            raise InputError(f"input_ids must be [batch, tokens], got shape {tuple(input_ids.shape)}")
+        _check_range(input_ids, "input_ids", cfg.vocab_size,
+                     f"the checkpoint's vocabulary has {cfg.vocab_size} entries (is the tokenizer from another model?)", xp)
+        batch, length = input_ids.shape
+    else:
+        inputs_embeds = as_array(inputs_embeds, "inputs_embeds", xp)
+        if inputs_embeds.ndim != 3 or inputs_embeds.shape[-1] != cfg.hidden_size:
+            raise InputError(f"inputs_embeds must be [batch, tokens, {cfg.hidden_size}], got {tuple(inputs_embeds.shape)}")
+        inputs_embeds = inputs_embeds.astype(dtype, copy=False)
+        batch, length = inputs_embeds.shape[:2]
+    if length == 0:
+        raise InputError("the input has no tokens")
+
+    if position_ids is not None:
+        position_ids = _integer_ids(position_ids, "position_ids", xp)
+        if position_ids.ndim == 1:
+            position_ids = position_ids[None, :]
+        if position_ids.shape[-1] != length or position_ids.shape[0] not in (1, batch):
+            raise InputError(f"position_ids must be [batch, tokens] = [{batch}, {length}], got {tuple(position_ids.shape)}")
+        _check_range(position_ids, "position_ids", cfg.max_position_embeddings,
+                     f"the position table has {cfg.max_position_embeddings} rows", xp)
+    elif cfg.position_embedding_type == "absolute":
+        # Positions run from pad+1; the last usable row is max_position_embeddings-1 (issues #1726, #14243).
+        longest = past_length + length if input_ids is None else None
+        if input_ids is not None:
+            real = (input_ids != cfg.pad_token_id).sum(axis=1)
+            longest = past_length + int(real.max())
+        if longest > cfg.max_tokens:
+            raise InputError(
+                f"sequence of {longest} tokens is longer than the {cfg.max_tokens} the position table allows "
+                f"(max_position_embeddings {cfg.max_position_embeddings} - pad_token_id {cfg.pad_token_id} - 1); "
+                f"truncate the input (tokenizer truncation=True, max_length={cfg.max_tokens}) or split it into windows")
+
+    if token_type_ids is None:
+        if length > cfg.max_position_embeddings:
+            # HF slices a buffer of max_position_embeddings zeros; longer inputs fail there too.
+            raise InputError(f"{length} tokens exceed max_position_embeddings ({cfg.max_position_embeddings})")
+        token_type_ids = xp.zeros((batch, length), dtype=xp.int64)
+    else:
+        token_type_ids = _integer_ids(token_type_ids, "token_type_ids", xp)
+        if tuple(token_type_ids.shape) != (batch, length):
+            raise InputError(f"token_type_ids must have the ids' shape {(batch, length)}, got {tuple(token_type_ids.shape)}")
+        _check_range(token_type_ids, "token_type_ids", cfg.type_vocab_size,
+                     f"this checkpoint has type_vocab_size={cfg.type_vocab_size} (XLM-R checkpoints use only type 0)", xp)
+
+    key_length = past_length + length
+    if attention_mask is None:
+        attention_mask = xp.ones((batch, key_length), dtype=dtype)
+    else:
+        attention_mask = as_array(attention_mask, "attention_mask", xp)
+        expected_2d, expected_3d = (batch, key_length), (batch, length, key_length)
+        if tuple(attention_mask.shape) not in (expected_2d, expected_3d):
+            cached = f" (past {past_length} + new {length})" if past_length else ""
+            raise InputError(
+                f"attention_mask must be [batch, keys] = {list(expected_2d)}{cached} or [batch, queries, keys] = "
+                f"{list(expected_3d)}, got {list(attention_mask.shape)}")
+
+    if head_mask is not None:
+        head_mask = as_array(head_mask, "head_mask", xp).astype(dtype)
+        layers, heads = cfg.num_hidden_layers, cfg.num_attention_heads
+        if head_mask.shape == (heads,):
+            head_mask = xp.broadcast_to(head_mask, (layers, heads))  # [H] -> [L, H]
+        elif head_mask.shape != (layers, heads):
+            raise InputError(f"head_mask must be [heads] = [{heads}] or [layers, heads] = [{layers}, {heads}], "
+                             f"got {list(head_mask.shape)}")
+
+    if encoder_hidden_states is not None:
+        if not cfg.is_decoder:
+            encoder_hidden_states = encoder_attention_mask = None  # HF ignores them outside decoders
+        elif not cfg.add_cross_attention:
+            raise InputError("encoder_hidden_states were passed but this model has no cross-attention layers "
+                             "(config add_cross_attention=False)")
+        else:
+            encoder_hidden_states = as_array(encoder_hidden_states, "encoder_hidden_states", xp).astype(dtype, copy=False)
+            if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != batch \
+                    or encoder_hidden_states.shape[2] != cfg.hidden_size:
+                raise InputError(f"encoder_hidden_states must be [batch={batch}, source tokens, {cfg.hidden_size}], "
+                                 f"got {list(encoder_hidden_states.shape)}")
+            source = encoder_hidden_states.shape[1]
+            if encoder_attention_mask is None:
+                encoder_attention_mask = xp.ones((batch, source), dtype=dtype)
+            else:
+                encoder_attention_mask = as_array(encoder_attention_mask, "encoder_attention_mask", xp)
+                if tuple(encoder_attention_mask.shape) not in ((batch, source), (batch, length, source)):
+                    raise InputError(f"encoder_attention_mask must be [batch, source tokens] = [{batch}, {source}], "
+                                     f"got {list(encoder_attention_mask.shape)}")
+    elif encoder_attention_mask is not None and cfg.is_decoder and cfg.add_cross_attention:
+        raise InputError("encoder_attention_mask was passed without encoder_hidden_states")
+
+    return dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask)
+
+
+def validate_past(past_key_values, cfg, batch):
+    """A cache is a tuple with one (k, v[, cross_k, cross_v]) per layer, each [B, H, P, Dh]; returns P."""
+    if len(past_key_values) != cfg.num_hidden_layers:
+        raise InputError(f"past_key_values has {len(past_key_values)} layers, the model has {cfg.num_hidden_layers}")
+    first = past_key_values[0][0]
+    expected = (batch, cfg.num_attention_heads, first.shape[2], cfg.head_dim)
+    for i, entry in enumerate(past_key_values):
+        if len(entry) not in (2, 4) or any(tuple(a.shape[:2]) + tuple(a.shape[3:]) != expected[:2] + expected[3:]
+                                           for a in entry):
+            raise InputError(f"past_key_values[{i}] must be (key, value[, cross_key, cross_value]) arrays of shape "
+                             f"[batch, heads, cached, head_dim] = {list(expected)}; pass back what the model returned")
+    return int(first.shape[2])
+

@@ -1,0 +1,237 @@
+"""The XLM-R body, top to bottom: embeddings, attention, post-LN layers, encoder, pooler.
+
+Reference: transformers 4.57.6 `models/xlm_roberta/modeling_xlm_roberta.py` (eager attention) and
+`modeling_utils.py` (get_extended_attention_mask, invert_attention_mask, get_head_mask); facts and line
+numbers in shared/reference/hf_xlmr_spec.md §2-§5. Parameters are a flat dict with this project's names
+(the table to Hugging Face's names is in checkpoint.py); weights keep the checkpoint's [out, in] layout.
+
+Shape legend: B batch, T query length (new tokens), P cached length, S key length (= P + T for
+self-attention, the encoder length for cross-attention), D hidden, H heads, Dh head dim, F intermediate.
+Inputs reach these functions already validated and converted by inputs.py.
+"""
+from __future__ import annotations
+
+import math
+
+from .backend import array_module
+from .ops import activation, layer_norm, linear, softmax
+
+
+def sub(params: dict, prefix: str) -> dict:
+    """The parameters under `prefix.`, with the prefix removed: sub(p, "layers.0")["attention.query.weight"]."""
+    start = prefix + "."
+    return {name[len(start):]: value for name, value in params.items() if name.startswith(start)}
+
+
+# --- embeddings -------------------------------------------------------------------------------------------
+def position_ids_from_input_ids(input_ids, pad_id: int, past_length: int = 0):
+    """fairseq's make_positions: real tokens count pad+1, pad+2, ... over non-pad tokens; pads stay at pad.
+
+    Left and right padding therefore give a token the same position (hf_xlmr_spec.md §2).
+    """
+    xp = array_module(input_ids)
+    is_token = (input_ids != pad_id).astype(xp.int64)  # [B, T]
+    return (xp.cumsum(is_token, axis=1) + past_length) * is_token + pad_id  # [B, T]
+
+
+def position_ids_from_embeds(batch: int, length: int, pad_id: int, xp):
+    """With inputs_embeds padding cannot be seen: positions are pad+1 ... pad+T for every row (HF does this)."""
+    return xp.broadcast_to(xp.arange(pad_id + 1, pad_id + 1 + length, dtype=xp.int64), (batch, length))  # [B, T]
+
+
+def embeddings(params, cfg, token_embeds, token_type_ids, position_ids):
+    """LayerNorm(word + token_type [+ position]); relative-position models add no absolute positions."""
+    x = token_embeds + params["embeddings.token_type"][token_type_ids]  # [B, T, D]
+    if cfg.position_embedding_type == "absolute":
+        x = x + params["embeddings.position"][position_ids]  # [B, T, D]
+    return layer_norm(x, params["embeddings.norm.weight"], params["embeddings.norm.bias"], cfg.layer_norm_eps)
+
+
+# --- masks ------------------------------------------------------------------------------------------------
+def additive_mask(mask, dtype):
+    """1 = attend, 0 = ignore  ->  0 or the dtype's most negative finite value, added to the scores (PR #17306)."""
+    xp = array_module(mask)
+    mask = mask.astype(dtype)
+    return (1.0 - mask) * xp.finfo(dtype).min
+
+
+def self_attention_mask(mask, length: int, is_decoder: bool, dtype):
+    """A [B, S] or [B, T, S] 0/1 mask -> additive [B, 1, T, S]; decoders add the causal triangle to 2-D masks.
+
+    With a cache (S = P + T) every cached position is visible and the new block is causal, as in
+    ModuleUtilsMixin.create_extended_attention_mask_for_decoder.
+    """
+    xp = array_module(mask)
+    if mask.ndim == 3:
+        return additive_mask(mask[:, None, :, :], dtype)  # [B, T, S] -> [B, 1, T, S]
+    extended = mask[:, None, None, :]  # [B, S] -> [B, 1, 1, S]
+    if is_decoder:
+        key_length = mask.shape[1]
+        past = key_length - length
+        query_pos = xp.arange(length)[:, None] + past  # [T, 1]
+        causal = xp.arange(key_length)[None, :] <= query_pos  # [T, S]
+        extended = causal[None, None, :, :].astype(mask.dtype) * extended  # -> [B, 1, T, S]
+    return additive_mask(extended, dtype)
+
+
+def cross_attention_mask(mask, dtype):
+    """Encoder padding mask [B, S] or [B, T, S] -> additive [B, 1, 1|T, S] (ModuleUtilsMixin.invert_attention_mask)."""
+    extended = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None, :, :]
+    return additive_mask(extended, dtype)
+
+
+# --- attention --------------------------------------------------------------------------------------------
+def split_heads(x, heads: int):
+    b, t, d = x.shape
+    return x.reshape(b, t, heads, d // heads).transpose(0, 2, 1, 3)  # [B, T, D] -> [B, H, T, Dh]
+
+
+def merge_heads(x):
+    b, h, t, dh = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(b, t, h * dh)  # [B, H, T, Dh] -> [B, T, D]
+
+
+def relative_position_scores(p, cfg, q, k, past_length: int):
+    """Scores from learned distance embeddings (Shaw et al. 2018; Huang et al. 2020 for "relative_key_query").
+
+    distance = query position - key position, looked up in a (2 max_pos - 1)-row table.
+    Note: with a cache HF uses the single query position S-1 for every new token, which equals this for the
+    one-token steps of generation; for multi-token cached steps we use each token's true position.
+    """
+    xp = array_module(q)
+    query_pos = xp.arange(q.shape[2])[:, None] + past_length  # [T, 1]
+    key_pos = xp.arange(k.shape[2])[None, :]  # [1, S]
+    table = p["distance"][query_pos - key_pos + cfg.max_position_embeddings - 1]  # [T, S, Dh]
+    scores = xp.einsum("bhtd,tsd->bhts", q, table)  # [B, H, T, S]
+    if cfg.position_embedding_type == "relative_key_query":
+        scores = scores + xp.einsum("bhsd,tsd->bhts", k, table)  # [B, H, T, S]
+    return scores
+
+
+def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, past_length=0, relative=False):
+    """Multi-head scaled dot-product attention (eager, as XLMRobertaSelfAttention in 4.57.6).
+
+    x [B, T, D] gives the queries; keys and values come from `kv_input` (cross-attention) or from x, appended
+    to `past_kv` (cached [B, H, P, Dh] pairs). Cross-attention reuses a cached (k, v) without recomputing.
+    Returns the context [B, T, D] (before the output projection), the probabilities [B, H, T, S], and (k, v).
+    """
+    heads = cfg.num_attention_heads
+    xp = array_module(x)
+    q = split_heads(linear(x, p["query.weight"], p["query.bias"]), heads)  # [B, T, D] -> [B, H, T, Dh]
+    if kv_input is not None and past_kv is not None:
+        k, v = past_kv  # cross-attention keys/values of the encoder output, computed on the first step
+    else:
+        source = x if kv_input is None else kv_input
+        k = split_heads(linear(source, p["key.weight"], p["key.bias"]), heads)  # [B, S, D] -> [B, H, S, Dh]
+        v = split_heads(linear(source, p["value.weight"], p["value.bias"]), heads)  # [B, S, D] -> [B, H, S, Dh]
+        if past_kv is not None:
+            k = xp.concatenate([past_kv[0], k], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
+            v = xp.concatenate([past_kv[1], v], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
+    scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, Dh] @ [B, H, Dh, S] -> [B, H, T, S]
+    if relative:
+        scores = scores + relative_position_scores(p, cfg, q, k, past_length)
+    scores = scores / math.sqrt(cfg.head_dim)  # HF scales after adding the relative scores
+    if mask is not None:
+        scores = scores + mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
+    probs = softmax(scores, axis=-1)  # [B, H, T, S]
+    if head_mask is not None:
+        probs = probs * head_mask[None, :, None, None]  # [H] -> [1, H, 1, 1]; scales what is returned, too
+    context = merge_heads(probs @ v)  # [B, H, T, S] @ [B, H, S, Dh] -> [B, H, T, Dh] -> [B, T, D]
+    return context, probs, (k, v)
+
+
+def residual_norm(p, cfg, update, residual):
+    """LayerNorm(dense(update) + residual): the post-LN "output" block after attention and after the FFN."""
+    out = linear(update, p["out.weight"], p["out.bias"])  # [B, T, F|D] -> [B, T, D]
+    return layer_norm(out + residual, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps)
+
+
+def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, past_length=0):
+    """One post-LN transformer layer: self-attention, [cross-attention,] feed-forward, each with residual + LN.
+
+    `past` is this layer's cache: (k, v) or (k, v, cross_k, cross_v). Returns (output [B, T, D], probs,
+    cross_probs, new cache entry).
+    """
+    attn = sub(p, "attention")
+    context, probs, self_kv = attention(attn, cfg, x, mask, head_mask, past_kv=None if past is None else past[:2],
+                                        past_length=past_length, relative=cfg.position_embedding_type != "absolute")
+    h = residual_norm(attn, cfg, context, x)  # [B, T, D]
+    cache, cross_probs = self_kv, None
+    if cross_input is not None:
+        cross = sub(p, "crossattention")
+        cached = None if past is None or len(past) < 4 else past[2:]
+        context, cross_probs, cross_kv = attention(cross, cfg, h, cross_mask, head_mask, kv_input=cross_input,
+                                                   past_kv=cached)  # cross-attention is always "absolute"
+        h = residual_norm(cross, cfg, context, h)  # [B, T, D]
+        cache = self_kv + cross_kv
+    ffn = sub(p, "ffn")
+    inner = activation(cfg.hidden_act)(linear(h, ffn["in.weight"], ffn["in.bias"]))  # [B, T, D] -> [B, T, F]
+    return residual_norm(ffn, cfg, inner, h), probs, cross_probs, cache
+
+
+def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
+            past_length=0, use_cache=False, output_attentions=False, output_hidden_states=False, trace=None):
+    """Run the L layers on the embeddings x [B, T, D]; there is no final LayerNorm (post-LN model).
+
+    Returns a dict with last_hidden_state, hidden_states (L+1, embeddings first), attentions,
+    cross_attentions and past_key_values (None where not requested).
+    """
+    hidden, attentions, cross_attentions, cache = [x], [], [], []
+    for i in range(cfg.num_hidden_layers):
+        past = None if past_key_values is None else past_key_values[i]
+        x, probs, cross_probs, entry = layer(
+            sub(params, f"layers.{i}"), cfg, x, mask, None if head_mask is None else head_mask[i],
+            cross_input, cross_mask, past, past_length)
+        hidden.append(x)
+        attentions.append(probs)
+        cross_attentions.append(cross_probs)
+        cache.append(entry)
+        if trace is not None:
+            trace[f"layers.{i}"] = x
+    want_cross = output_attentions and cross_input is not None
+    return {
+        "last_hidden_state": x,
+        "hidden_states": tuple(hidden) if output_hidden_states else None,
+        "attentions": tuple(attentions) if output_attentions else None,
+        "cross_attentions": tuple(cross_attentions) if want_cross else None,
+        "past_key_values": tuple(cache) if use_cache else None,
+    }
+
+
+def pooler(params, last_hidden_state):
+    """tanh(dense(first token)): always tanh, whatever hidden_act says."""
+    xp = array_module(last_hidden_state)
+    first = last_hidden_state[:, 0]  # [B, T, D] -> [B, D]
+    return xp.tanh(linear(first, params["pooler.weight"], params["pooler.bias"]))  # [B, D]
+
+
+# --- the whole body ---------------------------------------------------------------------------------------
+def forward(params, cfg, inputs, past_key_values=None, past_length=0, use_cache=False, output_attentions=False,
+            output_hidden_states=False, trace=None):
+    """XLMRobertaModel.forward: `inputs` is the dict of checked arrays from inputs.prepare.
+
+    Returns the encoder's dict plus "pooler_output" (None when the parameters have no pooler).
+    """
+    word = params["embeddings.word"]
+    dtype = word.dtype  # the compute dtype is the parameters' dtype, as HF's self.dtype
+    ids = inputs["input_ids"]
+    if ids is not None:
+        token_embeds = word[ids]  # [B, T] -> [B, T, D]
+    else:
+        token_embeds = inputs["inputs_embeds"]  # [B, T, D]
+    batch, length = token_embeds.shape[:2]
+    position_ids = inputs["position_ids"]
+    if position_ids is None:
+        xp = array_module(word)
+        position_ids = (position_ids_from_input_ids(ids, cfg.pad_token_id, past_length) if ids is not None
+                        else position_ids_from_embeds(batch, length, cfg.pad_token_id, xp))  # [B, T]
+    x = embeddings(params, cfg, token_embeds, inputs["token_type_ids"], position_ids)  # [B, T, D]
+    if trace is not None:
+        trace["embeddings"] = x
+    mask = self_attention_mask(inputs["attention_mask"], length, cfg.is_decoder, dtype)  # [B, 1, T|1, S]
+    cross_input = inputs["encoder_hidden_states"]
+    cross_mask = None if cross_input is None else cross_attention_mask(inputs["encoder_attention_mask"], dtype)
+    out = encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values, past_length,
+                  use_cache, output_attentions, output_hidden_states, trace)
+    out["pooler_output"] = pooler(params, out["last_hidden_state"]) if "pooler.weight" in params else None
+    return out

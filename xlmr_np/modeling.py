@@ -1,0 +1,223 @@
+"""Thin classes with Hugging Face's names: loading, saving, calling, generating. No math of their own.
+
+Each class holds a config and a flat parameter dict; `__call__` checks the inputs (inputs.py), runs the body
+(model.py) and a head (heads.py), and wraps the arrays in HF-shaped outputs (outputs.py).
+Reference for the call signature and outputs: transformers 4.57.6 `modeling_xlm_roberta.py`.
+Not implemented: training losses (`labels`) and dropout, i.e. this is inference only.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from . import heads, inputs as inputs_module, model
+from .backend import array_module, to_device
+from .checkpoint import load_params, save_params
+from .config import XLMRobertaConfig
+from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions, MaskedLMOutput,
+                      MultipleChoiceModelOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput,
+                      TokenClassifierOutput)
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _compute_dtype(dtype):
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' (default) or 'float64', got {dtype!r}; "
+                         f"half-precision checkpoints are upcast on load")
+    return np.dtype(DTYPES[name])
+
+
+class XLMRobertaPreTrainedModel:
+    head: str | None = None  # key into checkpoint.HEADS
+    with_pooler = False  # add_pooling_layer as HF sets it per class
+
+    def __init__(self, config: XLMRobertaConfig, params: dict):
+        self.config = config
+        self.params = params
+
+    @classmethod
+    def from_pretrained(cls, path, dtype="float32", device="cpu"):
+        """Load config.json + weights from a directory (or a hub id found in the local HF cache).
+
+        dtype: "float32" (default) or "float64"; float16/bfloat16 files are upcast. device: "cpu" or "gpu".
+        """
+        from .weight_files import resolve_model_dir
+
+        directory = resolve_model_dir(path)
+        config = XLMRobertaConfig.from_pretrained(directory)
+        params, dropped = load_params(directory, config, cls.head, cls.with_pooler, _compute_dtype(dtype))
+        if dropped:
+            warnings.warn(f"{os.fspath(directory)} has no pooler weights: pooler_output will be None "
+                          f"(HF would fill the pooler with random numbers)", stacklevel=2)
+        if device != "cpu":
+            params = to_device(params, device)
+        return cls(config, params)
+
+    def save_pretrained(self, directory):
+        """Write config.json + model.safetensors in the layout HF transformers loads."""
+        config = self.config.replace(architectures=[type(self).__name__], dtype=self.dtype.name)
+        config.save_pretrained(directory)
+        save_params(directory, self.params, config, self.head)
+
+    @property
+    def dtype(self):
+        return np.dtype(self.params["embeddings.word"].dtype)
+
+    def num_parameters(self) -> int:
+        unique = {id(v): v for v in self.params.values()}
+        return int(sum(v.size for v in unique.values()))
+
+    # --- the shared forward pass ---
+    def _body(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+              inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
+              use_cache=None, output_attentions=None, output_hidden_states=None, trace=None):
+        cfg = self.config
+        xp = array_module(self.params["embeddings.word"])
+        batch = np.shape(input_ids)[0] if input_ids is not None else np.shape(inputs_embeds)[0]
+        past_length = 0 if past_key_values is None else inputs_module.validate_past(past_key_values, cfg, batch)
+        checked = inputs_module.prepare(
+            cfg, xp, self.dtype, input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+            encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask,
+            past_length=past_length)
+        # HF: a cache exists only for decoders, and decoders use one unless told otherwise (config.use_cache).
+        use_cache = bool(cfg.is_decoder and (cfg.use_cache if use_cache is None else use_cache))
+        return model.forward(self.params, cfg, checked, past_key_values, past_length, use_cache,
+                             bool(output_attentions), bool(output_hidden_states), trace)
+
+    def __repr__(self):
+        c = self.config
+        return (f"{type(self).__name__}(layers={c.num_hidden_layers}, hidden={c.hidden_size}, "
+                f"heads={c.num_attention_heads}, vocab={c.vocab_size}, dtype={self.dtype.name})")
+
+
+class XLMRobertaModel(XLMRobertaPreTrainedModel):
+    """The bare encoder: last_hidden_state and pooler_output."""
+    with_pooler = True
+
+    def __call__(self, input_ids=None, **kwargs):
+        out = self._body(input_ids, **kwargs)
+        return BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=out["last_hidden_state"], pooler_output=out["pooler_output"],
+            hidden_states=out["hidden_states"], past_key_values=out["past_key_values"],
+            attentions=out["attentions"], cross_attentions=out["cross_attentions"])
+
+
+class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
+    head = "masked_lm"
+
+    def __init__(self, config, params):
+        super().__init__(config, params)
+        if config.is_decoder:
+            warnings.warn("XLMRobertaForMaskedLM with is_decoder=True: attention will be causal", stacklevel=2)
+
+    def __call__(self, input_ids=None, **kwargs):
+        out = self._body(input_ids, **kwargs)
+        return MaskedLMOutput(logits=heads.lm_head(self.params, self.config, out["last_hidden_state"]),
+                              hidden_states=out["hidden_states"], attentions=out["attentions"])
+
+
+class XLMRobertaForCausalLM(XLMRobertaPreTrainedModel):
+    head = "masked_lm"  # the same LM head and weights as the masked LM
+
+    def __init__(self, config, params):
+        super().__init__(config, params)
+        if not config.is_decoder:
+            warnings.warn("If you want to use `XLMRobertaForCausalLM` as a standalone, add `is_decoder=True.` "
+                          "(without it attention is bidirectional, as in HF)", stacklevel=2)
+
+    def __call__(self, input_ids=None, **kwargs):
+        out = self._body(input_ids, **kwargs)
+        return CausalLMOutputWithCrossAttentions(
+            logits=heads.lm_head(self.params, self.config, out["last_hidden_state"]),
+            past_key_values=out["past_key_values"], hidden_states=out["hidden_states"],
+            attentions=out["attentions"], cross_attentions=out["cross_attentions"])
+
+    def generate(self, input_ids, max_new_tokens=20, do_sample=False, temperature=1.0, top_k=50, top_p=1.0,
+                 seed=None, eos_token_id="config", pad_token_id=None, attention_mask=None,
+                 encoder_hidden_states=None, encoder_attention_mask=None, use_cache=True):
+        """Prompt + new tokens, [B, T0 + n] (n <= max_new_tokens), like HF's generate.
+
+        Greedy by default; sampling applies temperature, then top-k, then top-p (HF's warper order).
+        Positions continue as repeated full forward passes would (counted over non-pad tokens), NOT as
+        HF's generate does (0-based ids from the attention mask; hf_xlmr_spec.md §10.3).
+        Rows that produced eos_token_id (default: config.eos_token_id; None = never stop) are padded.
+        """
+        from .generation import generate
+
+        return generate(self, input_ids, max_new_tokens, do_sample, temperature, top_k, top_p, seed,
+                        self.config.eos_token_id if eos_token_id == "config" else eos_token_id,
+                        self.config.pad_token_id if pad_token_id is None else pad_token_id, attention_mask,
+                        encoder_hidden_states, encoder_attention_mask, use_cache)
+
+
+class XLMRobertaForSequenceClassification(XLMRobertaPreTrainedModel):
+    head = "sequence_classification"
+
+    def __call__(self, input_ids=None, **kwargs):
+        out = self._body(input_ids, **kwargs)
+        return SequenceClassifierOutput(
+            logits=heads.sequence_classification(self.params, self.config, out["last_hidden_state"]),
+            hidden_states=out["hidden_states"], attentions=out["attentions"])
+
+
+class XLMRobertaForMultipleChoice(XLMRobertaPreTrainedModel):
+    """Inputs are [B, C, T] (inputs_embeds [B, C, T, D]); each choice is encoded separately, logits [B, C]."""
+    head = "multiple_choice"
+    with_pooler = True
+
+    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                 inputs_embeds=None, **kwargs):
+        first = input_ids if input_ids is not None else inputs_embeds
+        shape = np.shape(first)
+        expected = 3 if input_ids is not None else 4
+        if len(shape) != expected:
+            raise inputs_module.InputError(f"multiple choice inputs must be [batch, choices, tokens]"
+                                           f"{'' if expected == 3 else ' + [hidden]'}, got shape {list(shape)}")
+        choices = shape[1]
+
+        def flat(value):  # [B, C, T, ...] -> [B*C, T, ...]
+            if value is None:
+                return None
+            value = value if hasattr(value, "reshape") else np.asarray(value)
+            return value.reshape((-1,) + tuple(value.shape[2:]))
+
+        out = self._body(flat(input_ids), attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
+                         position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds), **kwargs)
+        return MultipleChoiceModelOutput(
+            logits=heads.multiple_choice(self.params, self.config, out["pooler_output"], choices),
+            hidden_states=out["hidden_states"], attentions=out["attentions"])
+
+
+class XLMRobertaForTokenClassification(XLMRobertaPreTrainedModel):
+    head = "token_classification"
+
+    def __call__(self, input_ids=None, **kwargs):
+        out = self._body(input_ids, **kwargs)
+        return TokenClassifierOutput(
+            logits=heads.token_classification(self.params, self.config, out["last_hidden_state"]),
+            hidden_states=out["hidden_states"], attentions=out["attentions"])
+
+
+class XLMRobertaForQuestionAnswering(XLMRobertaPreTrainedModel):
+    head = "question_answering"
+
+    def __init__(self, config, params):
+        if config.num_labels != 2:
+            raise ValueError(f"question answering needs num_labels=2 (start, end), the config has {config.num_labels}")
+        super().__init__(config, params)
+
+    def __call__(self, input_ids=None, **kwargs):
+        out = self._body(input_ids, **kwargs)
+        start, end = heads.question_answering(self.params, self.config, out["last_hidden_state"])
+        return QuestionAnsweringModelOutput(start_logits=start, end_logits=end,
+                                            hidden_states=out["hidden_states"], attentions=out["attentions"])
+
+
+MODEL_CLASSES = {cls.__name__: cls for cls in (
+    XLMRobertaModel, XLMRobertaForMaskedLM, XLMRobertaForCausalLM, XLMRobertaForSequenceClassification,
+    XLMRobertaForMultipleChoice, XLMRobertaForTokenClassification, XLMRobertaForQuestionAnswering)}
