@@ -121,7 +121,10 @@ class XLMRobertaConfig:
         if "num_labels" in data and "id2label" not in data:
             data["id2label"] = {i: f"LABEL_{i}" for i in range(int(data["num_labels"]))}
         if "id2label" in data and "label2id" not in data:
-            data["label2id"] = {v: int(k) for k, v in dict(data["id2label"]).items()}
+            try:
+                data["label2id"] = {v: int(k) for k, v in dict(data["id2label"]).items()}
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"id2label must map integers to label names: {err}") from None
         data.pop("num_labels", None)
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         kwargs = {k: v for k, v in data.items() if k in known}

@@ -17,6 +17,11 @@ class InputError(ValueError):
     """An argument of a forward call that the model cannot use."""
 
 
+def shape_of(value) -> tuple:
+    """Shape of an array of any backend, or of nested lists (without converting device arrays)."""
+    return tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+
+
 def as_array(value, name, xp):
     """Nested lists, NumPy or CuPy arrays -> an array of the backend `xp` (the parameters' backend)."""
     if value is None:

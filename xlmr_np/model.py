@@ -91,28 +91,34 @@ def merge_heads(x):
     return x.transpose(0, 2, 1, 3).reshape(b, t, h * dh)  # [B, H, T, Dh] -> [B, T, D]
 
 
-def relative_position_scores(p, cfg, q, k, past_length: int):
+def relative_position_scores(p, cfg, q, k, cached: bool):
     """Scores from learned distance embeddings (Shaw et al. 2018; Huang et al. 2020 for "relative_key_query").
 
     distance = query position - key position, looked up in a (2 max_pos - 1)-row table.
-    Note: with a cache HF uses the single query position S-1 for every new token, which equals this for the
-    one-token steps of generation; for multi-token cached steps we use each token's true position.
+    HF quirk, copied on purpose: whenever a cache is in use (use_cache=True, even on the first call, or a
+    past is given) XLMRobertaSelfAttention takes the single query position S-1 for every query row. That is
+    right for one-token generation steps and differs from the uncached pass for multi-token blocks.
     """
     xp = array_module(q)
-    query_pos = xp.arange(q.shape[2])[:, None] + past_length  # [T, 1]
+    if cached:
+        query_pos = xp.full((1, 1), k.shape[2] - 1)  # [1, 1]: HF's position_ids_l = key_length - 1
+    else:
+        query_pos = xp.arange(q.shape[2])[:, None]  # [T, 1]
     key_pos = xp.arange(k.shape[2])[None, :]  # [1, S]
-    table = p["distance"][query_pos - key_pos + cfg.max_position_embeddings - 1]  # [T, S, Dh]
+    table = p["distance"][query_pos - key_pos + cfg.max_position_embeddings - 1]  # [T|1, S, Dh]
+    table = xp.broadcast_to(table, (q.shape[2],) + table.shape[1:])  # [T|1, S, Dh] -> [T, S, Dh]
     scores = xp.einsum("bhtd,tsd->bhts", q, table)  # [B, H, T, S]
     if cfg.position_embedding_type == "relative_key_query":
         scores = scores + xp.einsum("bhsd,tsd->bhts", k, table)  # [B, H, T, S]
     return scores
 
 
-def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, past_length=0, relative=False):
+def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, cached=False, relative=False):
     """Multi-head scaled dot-product attention (eager, as XLMRobertaSelfAttention in 4.57.6).
 
     x [B, T, D] gives the queries; keys and values come from `kv_input` (cross-attention) or from x, appended
     to `past_kv` (cached [B, H, P, Dh] pairs). Cross-attention reuses a cached (k, v) without recomputing.
+    `cached` says whether a cache is in use for this call (it changes relative positions, see above).
     Returns the context [B, T, D] (before the output projection), the probabilities [B, H, T, S], and (k, v).
     """
     heads = cfg.num_attention_heads
@@ -129,7 +135,7 @@ def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, past
             v = xp.concatenate([past_kv[1], v], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
     scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, Dh] @ [B, H, Dh, S] -> [B, H, T, S]
     if relative:
-        scores = scores + relative_position_scores(p, cfg, q, k, past_length)
+        scores = scores + relative_position_scores(p, cfg, q, k, cached)
     scores = scores / math.sqrt(cfg.head_dim)  # HF scales after adding the relative scores
     if mask is not None:
         scores = scores + mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
@@ -146,7 +152,7 @@ def residual_norm(p, cfg, update, residual):
     return layer_norm(out + residual, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps)
 
 
-def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, past_length=0):
+def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, cached=False):
     """One post-LN transformer layer: self-attention, [cross-attention,] feed-forward, each with residual + LN.
 
     `past` is this layer's cache: (k, v) or (k, v, cross_k, cross_v). Returns (output [B, T, D], probs,
@@ -154,7 +160,7 @@ def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, pa
     """
     attn = sub(p, "attention")
     context, probs, self_kv = attention(attn, cfg, x, mask, head_mask, past_kv=None if past is None else past[:2],
-                                        past_length=past_length, relative=cfg.position_embedding_type != "absolute")
+                                        cached=cached, relative=cfg.position_embedding_type != "absolute")
     h = residual_norm(attn, cfg, context, x)  # [B, T, D]
     cache, cross_probs = self_kv, None
     if cross_input is not None:
@@ -170,7 +176,7 @@ def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, pa
 
 
 def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
-            past_length=0, use_cache=False, output_attentions=False, output_hidden_states=False, trace=None):
+            use_cache=False, output_attentions=False, output_hidden_states=False, trace=None):
     """Run the L layers on the embeddings x [B, T, D]; there is no final LayerNorm (post-LN model).
 
     Returns a dict with last_hidden_state, hidden_states (L+1, embeddings first), attentions,
@@ -181,7 +187,7 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
         past = None if past_key_values is None else past_key_values[i]
         x, probs, cross_probs, entry = layer(
             sub(params, f"layers.{i}"), cfg, x, mask, None if head_mask is None else head_mask[i],
-            cross_input, cross_mask, past, past_length)
+            cross_input, cross_mask, past, cached=use_cache or past_key_values is not None)
         hidden.append(x)
         attentions.append(probs)
         cross_attentions.append(cross_probs)
@@ -231,7 +237,6 @@ def forward(params, cfg, inputs, past_key_values=None, past_length=0, use_cache=
     mask = self_attention_mask(inputs["attention_mask"], length, cfg.is_decoder, dtype)  # [B, 1, T|1, S]
     cross_input = inputs["encoder_hidden_states"]
     cross_mask = None if cross_input is None else cross_attention_mask(inputs["encoder_attention_mask"], dtype)
-    out = encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values, past_length,
-                  use_cache, output_attentions, output_hidden_states, trace)
+    out = encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values, use_cache, output_attentions, output_hidden_states, trace)
     out["pooler_output"] = pooler(params, out["last_hidden_state"]) if "pooler.weight" in params else None
     return out

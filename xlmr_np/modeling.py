@@ -77,7 +77,7 @@ class XLMRobertaPreTrainedModel:
               use_cache=None, output_attentions=None, output_hidden_states=None, trace=None):
         cfg = self.config
         xp = array_module(self.params["embeddings.word"])
-        batch = np.shape(input_ids)[0] if input_ids is not None else np.shape(inputs_embeds)[0]
+        batch = inputs_module.shape_of(input_ids if input_ids is not None else inputs_embeds)[0]
         past_length = 0 if past_key_values is None else inputs_module.validate_past(past_key_values, cfg, batch)
         checked = inputs_module.prepare(
             cfg, xp, self.dtype, input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
@@ -173,7 +173,7 @@ class XLMRobertaForMultipleChoice(XLMRobertaPreTrainedModel):
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, **kwargs):
         first = input_ids if input_ids is not None else inputs_embeds
-        shape = np.shape(first)
+        shape = inputs_module.shape_of(first)
         expected = 3 if input_ids is not None else 4
         if len(shape) != expected:
             raise inputs_module.InputError(f"multiple choice inputs must be [batch, choices, tokens]"
