@@ -180,6 +180,10 @@ def _validate_header(name, header, data_size):
             raise SafetensorsError(f"{where}: data_offsets [{begin}, {end}] run past the end of "
                                    f"the data section ({data_size} bytes); the file is truncated "
                                    f"or corrupt")
+        # Only an empty tensor gets here with absurd dims (e.g. [0, 2**63]); NumPy cannot shape those.
+        if len(shape) > 64 or math.prod(d for d in shape if d) * DTYPES[dtype].itemsize >= 2**63:
+            raise SafetensorsError(f"{where}: shape {shape!r:.200} has more dimensions (max 64) or "
+                                   f"elements than NumPy can represent")
         ranges.append((begin, end, key))
     # Overlap: after sorting by begin, each non-empty range must start at or after the previous end.
     ranges.sort()
