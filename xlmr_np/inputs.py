@@ -26,7 +26,7 @@ def as_array(value, name, xp):
     """Nested lists, NumPy or CuPy arrays -> an array of the backend `xp` (the parameters' backend)."""
     if value is None:
         return None
-    if array_module(value) is xp:
+    if hasattr(value, "dtype") and hasattr(value, "shape") and array_module(value) is xp:
         return value
     try:
         return xp.asarray(value)
@@ -36,6 +36,8 @@ def as_array(value, name, xp):
 
 def _integer_ids(value, name, xp):
     array = as_array(value, name, xp)
+    if array.size == 0:
+        raise InputError(f"{name} is empty: the input has no tokens")
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         raise InputError(f"{name} must hold integer ids, got dtype {array.dtype}")
     return array.astype(xp.int64, copy=False)

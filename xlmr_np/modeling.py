@@ -77,6 +77,8 @@ class XLMRobertaPreTrainedModel:
               use_cache=None, output_attentions=None, output_hidden_states=None, trace=None):
         cfg = self.config
         xp = array_module(self.params["embeddings.word"])
+        if (input_ids is None) == (inputs_embeds is None):
+            raise inputs_module.InputError("pass exactly one of input_ids or inputs_embeds")
         batch = inputs_module.shape_of(input_ids if input_ids is not None else inputs_embeds)[0]
         past_length = 0 if past_key_values is None else inputs_module.validate_past(past_key_values, cfg, batch)
         checked = inputs_module.prepare(
