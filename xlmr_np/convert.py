@@ -1,0 +1,139 @@
+"""`python -m xlmr_np convert SRC DST`: any supported checkpoint -> config.json + model.safetensors.
+
+Reads SRC with xlmr_np.weight_files (safetensors, sharded safetensors, pytorch_model.bin and its
+shards, tf_model.h5, flax_model.msgpack; a local directory or a hub id in the local cache) and
+writes, in DST, what HF's `save_pretrained(safe_serialization=True)` would write:
+    config.json (copied byte for byte), model.safetensors with metadata {"format": "pt"};
+    above --max-shard-size: model-0000k-of-0000n.safetensors + model.safetensors.index.json
+    ({"metadata": {"total_size": bytes}, "weight_map": {name: shard}}), split the way
+    huggingface_hub's split_state_dict_into_shards does (tensors in order, a new shard when the
+    next one would overflow, an oversized tensor alone);
+and copies the tokenizer files beside it. Tensor names are kept as read (HF PyTorch names), so
+HF transformers loads the result. BF16 weights become F32 (NumPy has no bfloat16).
+"""
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from .safetensors import save_file
+from .weight_files import CheckpointError, read_state_dict, resolve_model_dir
+
+__all__ = ["convert", "parse_size", "add_subparser", "run"]
+
+DEFAULT_MAX_SHARD_SIZE = "5GB"
+TOKENIZER_FILES = ("sentencepiece.bpe.model", "tokenizer.json", "tokenizer_config.json",
+                   "special_tokens_map.json")
+_SIZE_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_SHARD_NAME = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
+
+
+def parse_size(size):
+    """'5GB' -> 5_000_000_000 (decimal units, as huggingface_hub), '5GiB' -> 5 * 2**30; ints pass."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        value = size
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]I?B)\s*", str(size), re.IGNORECASE)
+        if not m:
+            raise ValueError(f"cannot parse size {size!r}; use e.g. 5GB, 500MB or 2GiB")
+        value = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
+    if value <= 0:
+        raise ValueError(f"max shard size must be positive, got {size!r}")
+    return value
+
+
+def _split(state, max_bytes):
+    """Group tensor names into shards of at most max_bytes (an oversized tensor goes alone)."""
+    shards, current, used = [], [], 0
+    for name, array in state.items():
+        if array.nbytes > max_bytes:
+            shards.append([name])
+            continue
+        if current and used + array.nbytes > max_bytes:
+            shards.append(current)
+            current, used = [], 0
+        current.append(name)
+        used += array.nbytes
+    if current:
+        shards.append(current)
+    return shards
+
+
+def convert(src, dst, max_shard_size=DEFAULT_MAX_SHARD_SIZE, overwrite=False):
+    """Convert the checkpoint at `src` into `dst` (created if needed). Returns the files written."""
+    src = resolve_model_dir(src)
+    dst = Path(dst)
+    max_bytes = parse_size(max_shard_size)
+    config_path = src / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"{src}: no config.json; a model directory needs one")
+    try:
+        config = json.loads(config_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{config_path}: not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise CheckpointError(f"{dst}: the destination is the source directory; choose another")
+
+    existing = [p for p in (dst.iterdir() if dst.is_dir() else [])
+                if p.name in ("model.safetensors", "model.safetensors.index.json")
+                or _SHARD_NAME.match(p.name)]
+    if existing and not overwrite:
+        raise CheckpointError(f"{dst}: already holds {', '.join(sorted(p.name for p in existing))}; "
+                              f"pass overwrite=True (--overwrite) to replace them")
+
+    state = read_state_dict(src)
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in existing:
+        p.unlink()
+    written = []
+    shards = _split(state, max_bytes)
+    if len(shards) <= 1:
+        save_file(state, dst / "model.safetensors")
+        written.append(dst / "model.safetensors")
+    else:
+        weight_map = {}
+        for i, names in enumerate(shards):
+            shard = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+            save_file({n: state[n] for n in names}, dst / shard)
+            weight_map.update({n: shard for n in names})
+            written.append(dst / shard)
+        index = {"metadata": {"total_size": sum(a.nbytes for a in state.values())},
+                 "weight_map": weight_map}
+        tmp = dst / ".model.safetensors.index.json.tmp"  # the index last: it makes the shards visible
+        tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, dst / "model.safetensors.index.json")
+        written.append(dst / "model.safetensors.index.json")
+    for name in ("config.json",) + TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+            written.append(dst / name)
+    return written
+
+
+def add_subparser(subparsers):
+    """Register `convert SRC DST [--max-shard-size 5GB] [--overwrite]`."""
+    p = subparsers.add_parser(
+        "convert", help="convert any checkpoint (.bin, shards, .h5, .msgpack) to model.safetensors",
+        description="Write config.json + model.safetensors (sharded above --max-shard-size) from "
+                    "any checkpoint xlmr_np reads; HF transformers loads the result.")
+    p.add_argument("src", help="model directory or hub id in the local Hugging Face cache")
+    p.add_argument("dst", help="output directory (created if missing)")
+    p.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,
+                   help="largest shard, e.g. 5GB, 500MB, 2GiB (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace model.safetensors / shards already in DST")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args):
+    written = convert(args.src, args.dst, max_shard_size=args.max_shard_size,
+                      overwrite=args.overwrite)
+    for path in written:
+        print(path)
+    return 0
