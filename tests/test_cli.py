@@ -42,3 +42,18 @@ def test_verify_without_cases_is_a_usage_error(tmp_path):
 def test_help_lists_commands():
     result = run("--help")
     assert result.returncode == 0 and "verify" in result.stdout
+
+
+def test_verify_a_users_checkpoint_against_goldens_they_made(tmp_path):
+    import pytest
+
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    out = tmp_path / "golden"
+    made = subprocess.run([sys.executable, "tools/make_user_golden.py", "--model", str(case_dir("token_classification")),
+                           "--class", "XLMRobertaForTokenClassification", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert made.returncode == 0, made.stderr
+    result = run("verify", "--model", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "XLMRobertaForTokenClassification" in result.stdout and "0 outside tolerance" in result.stdout

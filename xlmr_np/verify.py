@@ -2,7 +2,8 @@
 
 A golden case is a directory with config.json + weights, `case.json` (class, mode, call flags), `inputs.npz`
 and `outputs_float32.npz` / `outputs_float64.npz` written by tools/make_reference_outputs.py with
-transformers 4.57.6 (format described in reference_outputs/README.md). Modes:
+transformers 4.57.6 (format described in reference_outputs/README.md). For your own checkpoint,
+tools/make_user_golden.py writes such a case whose case.json points at the checkpoint ("model"). Modes:
 - "forward":  one call; every stored output is compared (tuples are stored as "hidden_states.0", ...).
 - "cache":    the full sequence, then the first `split` tokens with use_cache=True and the rest fed with the
               returned past_key_values (as one block, "step2.logits", and token by token, "steps.logits").
@@ -97,7 +98,8 @@ def run_case(case_dir, dtype="float32", device="cpu"):
         return []
     with np.load(golden) as data:
         expected = {k: data[k] for k in data.files}
-    model = MODEL_CLASSES[cls_name].from_pretrained(case_dir, dtype=dtype, device=device)
+    model_dir = case_dir / case["model"] if "model" in case else case_dir  # tools/make_user_golden.py points at it
+    model = MODEL_CLASSES[cls_name].from_pretrained(model_dir, dtype=dtype, device=device)
     call = dict(case.get("call", {}))
     rows: list = []
     mode = case.get("mode", "forward")
