@@ -86,3 +86,12 @@ def test_base_model_without_mask_attends_to_pads_like_hf():
     a = model([[0, 5, 6, 2, 1]]).last_hidden_state[0, :4]
     b = model([[0, 5, 6, 2, 1]], attention_mask=[[1, 1, 1, 1, 0]]).last_hidden_state[0, :4]
     assert np.abs(a - b).max() > 1e-4
+
+
+def test_relative_position_models_check_the_distance_table():
+    from xlmr_np import XLMRobertaModel
+
+    model = XLMRobertaModel.from_pretrained(case_dir("relative_key"))  # 40 positions
+    assert model([[0] + [5] * 38 + [2]]).last_hidden_state.shape == (1, 40, 32)
+    with pytest.raises(InputError, match="41 positions exceed max_position_embeddings"):
+        model([[0] + [5] * 39 + [2]])

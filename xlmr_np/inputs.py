@@ -95,6 +95,11 @@ def prepare(cfg, xp, dtype, *, input_ids=None, attention_mask=None, token_type_i
                 f"(max_position_embeddings {cfg.max_position_embeddings} - pad_token_id {cfg.pad_token_id} - 1); "
                 f"truncate the input (tokenizer truncation=True, max_length={cfg.max_tokens}) or split it into windows")
 
+    if cfg.position_embedding_type != "absolute" and past_length + length > cfg.max_position_embeddings:
+        # The distance table has 2 max_position_embeddings - 1 rows: |query - key| must stay below max_pos.
+        raise InputError(f"{past_length + length} positions exceed max_position_embeddings "
+                         f"({cfg.max_position_embeddings}) of this relative-position model; shorten the input")
+
     if token_type_ids is None:
         if length > cfg.max_position_embeddings:
             # HF slices a buffer of max_position_embeddings zeros; longer inputs fail there too.
