@@ -1,0 +1,143 @@
+"""Where do two implementations first diverge? Per-layer traces and a comparison report.
+
+`trace(model, input_ids, ...)` runs a model and returns its activations in order: "embeddings",
+"layers.0" ... "layers.{L-1}", then the head's outputs ("logits", "pooler_output", ...). A port to C, Rust,
+ONNX or a quantised model dumps the same names to an .npz file (Hugging Face's `hidden_states` tuple is
+accepted too: "hidden_states.0" is the embeddings, "hidden_states.{i+1}" layer i), and `compare` reports,
+for each activation in order, max |diff|, max relative diff, the worst index, and the first one outside the
+tolerance — which points at the first layer (or head) that computes something different.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import to_numpy
+
+
+def trace(model, input_ids=None, **kwargs) -> dict:
+    """Activations of one forward pass, in order, as NumPy arrays (float64 if the model runs in float64)."""
+    steps: dict = {}
+    out = model(input_ids, trace=steps, **kwargs)
+    result = {name: to_numpy(value) for name, value in steps.items()}
+    for key in out.keys():
+        value = out[key]
+        if not isinstance(value, tuple):
+            result[key] = to_numpy(value)
+    return result
+
+
+def canonical_name(name: str) -> str:
+    """HF's hidden_states.k -> our embeddings / layers.{k-1}."""
+    if name.startswith("hidden_states."):
+        index = int(name.split(".")[1])
+        return "embeddings" if index == 0 else f"layers.{index - 1}"
+    return name
+
+
+@dataclass
+class Comparison:
+    name: str
+    shape: tuple
+    max_abs: float
+    max_rel: float
+    worst_index: tuple
+    ours: float
+    theirs: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs <= self.tolerance
+
+
+def compare(ours: dict, theirs: dict, atol: float = 1e-5, rtol: float = 2e-6, where=None):
+    """Compare two traces name by name (in `ours`' order). Tolerance per array: max(atol, rtol * max|theirs|).
+
+    `where` is an optional [B, T] mask: only those token positions are compared (e.g. the attention mask, since
+    pad rows carry numbers that implementations may legitimately differ on).
+    """
+    theirs = {canonical_name(k): np.asarray(v) for k, v in theirs.items()}
+    rows = []
+    for name, a in ours.items():
+        name = canonical_name(name)
+        if name not in theirs:
+            continue
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(theirs[name], dtype=np.float64)
+        if a.shape != b.shape:
+            rows.append(Comparison(name, a.shape, float("inf"), float("inf"), (), np.nan, np.nan, atol))
+            continue
+        diff = np.abs(a - b)
+        if where is not None and a.ndim >= 2 and a.shape[:2] == np.shape(where):
+            keep = np.asarray(where, dtype=bool).reshape(np.shape(where) + (1,) * (a.ndim - 2))
+            diff = np.where(keep, diff, 0.0)
+        worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+        rel = diff / np.maximum(np.abs(b), 1e-30)
+        tolerance = max(atol, rtol * float(np.max(np.abs(b)))) if b.size else atol
+        rows.append(Comparison(name, a.shape, float(diff.max()) if diff.size else 0.0,
+                               float(rel.max()) if rel.size else 0.0, tuple(int(i) for i in worst),
+                               float(a[worst]) if diff.size else np.nan, float(b[worst]) if diff.size else np.nan,
+                               tolerance))
+    return rows
+
+
+def first_divergence(rows):
+    """The first comparison outside its tolerance, or None."""
+    return next((row for row in rows if not row.ok), None)
+
+
+def format_report(rows) -> str:
+    lines = [f"{'activation':20} {'shape':18} {'max |diff|':>11} {'max rel':>9} {'worst index':>16} "
+             f"{'ours':>11} {'theirs':>11}  status"]
+    for r in rows:
+        status = "OK" if r.ok else "DIFF"
+        lines.append(f"{r.name:20} {str(list(r.shape)):18} {r.max_abs:11.2e} {r.max_rel:9.1e} "
+                     f"{str(list(r.worst_index)):>16} {r.ours:11.4g} {r.theirs:11.4g}  {status}")
+    first = first_divergence(rows)
+    lines.append("" if first is None else f"\nfirst divergence: {first.name} (max |diff| {first.max_abs:.2e} > "
+                                          f"{first.tolerance:.1e}); everything before it agrees")
+    if first is None:
+        lines.append(f"\nall {len(rows)} activations agree within tolerance")
+    return "\n".join(lines)
+
+
+# --- command line -----------------------------------------------------------------------------------------
+def add_subparser(subparsers):
+    parser = subparsers.add_parser(
+        "trace", help="dump per-layer activations, or compare them with another implementation's",
+        description="Run a checkpoint on token ids and write every layer's output to an .npz (--out), or compare "
+                    "with an .npz from another implementation (--against) and report the first divergence.")
+    parser.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    parser.add_argument("--class", dest="cls", default="XLMRobertaModel", help="model class (default XLMRobertaModel)")
+    parser.add_argument("--ids", required=True, help='token ids, e.g. "0 581 10269 2"; several sequences with ";"')
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--out", help="write our trace to this .npz")
+    parser.add_argument("--against", help="an .npz with the other implementation's activations")
+    parser.add_argument("--atol", type=float, default=1e-5)
+    parser.add_argument("--rtol", type=float, default=2e-6)
+    parser.set_defaults(run=run_command)
+
+
+def run_command(args) -> int:
+    from .modeling import MODEL_CLASSES
+
+    if args.cls not in MODEL_CLASSES:
+        raise ValueError(f"unknown class {args.cls!r}; choose from {', '.join(MODEL_CLASSES)}")
+    rows = [[int(t) for t in part.split()] for part in args.ids.split(";") if part.strip()]
+    if len({len(r) for r in rows}) != 1:
+        raise ValueError("all sequences in --ids must have the same length (pad them with the pad id)")
+    model = MODEL_CLASSES[args.cls].from_pretrained(args.model, dtype=args.dtype)
+    ids = np.array(rows, dtype=np.int64)
+    mask = (ids != model.config.pad_token_id).astype(np.int64)
+    ours = trace(model, ids, attention_mask=mask)
+    if args.out:
+        np.savez(args.out, **ours)
+        print(f"wrote {len(ours)} activations to {args.out}: {', '.join(ours)}")
+    if args.against:
+        with np.load(args.against) as data:
+            theirs = {k: data[k] for k in data.files}
+        report = compare(ours, theirs, args.atol, args.rtol, where=mask)
+        print(format_report(report))
+        return 1 if first_divergence(report) else 0
+    return 0
