@@ -141,8 +141,16 @@ class _RestrictedUnpickler(pickle._Unpickler):
     The pure-Python class is used (not the C one) because its opcode table can be narrowed.
     """
 
-    dispatch = {op: fn for op, fn in pickle._Unpickler.dispatch.items()
-                if bytes([op]) not in _FORBIDDEN_OPCODES}
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def _forbidden(self):
+        raise CheckpointError(f"{self._source}: the pickle uses an opcode that builds arbitrary "
+                              f"objects (INST/OBJ/NEWOBJ/EXT), which a state dict never needs; "
+                              f"refused, nothing was executed")
+
+    for _op in _FORBIDDEN_OPCODES:
+        dispatch[_op[0]] = _forbidden
+    del _op
 
     def __init__(self, data, source, load_storage):
         super().__init__(io.BytesIO(data))
