@@ -1,0 +1,996 @@
+"""XLMRobertaTokenizer: text to XLM-R input ids, on the `sentencepiece` package.
+
+Reference: Hugging Face transformers 4.57.6, the *slow* (SentencePiece-backed) tokenizer,
+`models/xlm_roberta/tokenization_xlm_roberta.py` on top of `tokenization_utils.py` (added-token splitting,
+decode) and `tokenization_utils_base.py` (padding, truncation, BatchEncoding).  Ids, masks and decodes equal
+HF's for the same model file.
+
+How text becomes ids
+1. Added tokens written in the text (`<s>`, `</s>`, `<pad>`, `<unk>`, `<mask>` and any extra added tokens)
+   are cut out first, leftmost-longest.  An added token with `lstrip` (`<mask>`) swallows the whitespace on
+   its left, one with `rstrip` the whitespace on its right (HF `PreTrainedTokenizer.tokenize`).
+2. Every piece of text between them is encoded by SentencePiece on its own, so each gets its own dummy-prefix
+   `▁` (spm's nmt_nfkc normalisation, whitespace handling and Viterbi segmentation are sentencepiece's).
+3. Fairseq id mapping: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, spm piece k>=3 -> k+1, spm's unknown
+   (id 0) -> 3, `<mask>` = len(spm)+1.  So `len(tok)` = spm size + 2.
+4. Special-token layout `<s> A </s>` / `<s> A </s></s> B </s>`, then truncation and padding
+   (xlmr_np/tokenizer_batching.py).
+
+Offsets (`return_offsets_mapping=True`; the slow HF tokenizer cannot return them) are character spans into
+the original text taken from sentencepiece's own piece spans ("surface" offsets), shifted by the position of
+the text piece; an added token spans its match plus the whitespace it swallowed; special and padding tokens
+get (0, 0).  They equal HF's *fast* tokenizer's offsets except where that one has known quirks (see
+docs/tokenizer.md).  Asking for offsets together with `return_overflowing_tokens` gives the fast
+tokenizer's layout (one row per window of `stride` overlap, plus `overflow_to_sample_mapping`), which the
+question-answering and NER recipes expect; without offsets overflow follows the slow tokenizer
+(`overflowing_tokens`, `num_truncated_tokens`).
+
+Deliberate differences from HF: non-string inputs raise TypeError naming their position in the batch;
+a missing or corrupt model file raises an error naming the path; `max_length` smaller than the special
+tokens and `stride >= max_length` raise ValueError (HF logs an error or silently returns odd windows);
+only `return_tensors=None|"np"`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import re
+import shutil
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import sentencepiece as spm
+
+from .tokenizer_batching import (
+    VERY_LARGE_INTEGER,
+    layout_with_specials,
+    overflow_windows,
+    pad_features,
+    resolve_strategies,
+    to_numpy,
+    truncation_plan,
+)
+
+logger = logging.getLogger("xlmr_np.tokenizer")
+
+SPIECE_UNDERLINE = "\u2581"  # "▁", SentencePiece's visible space
+VOCAB_FILE = "sentencepiece.bpe.model"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+ADDED_TOKENS_FILE = "added_tokens.json"
+SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+FAIRSEQ_SPECIALS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}  # fairseq's dictionary puts these first
+FAIRSEQ_OFFSET = 1  # spm id k (k >= 3) is fairseq id k + 1
+
+# tokenizer_config.json keys that become constructor arguments; the rest (tokenizer_class, ...) is ignored
+_CONFIG_INIT_KEYS = set(SPECIAL_TOKEN_ATTRIBUTES) | {
+    "additional_special_tokens", "sp_model_kwargs", "model_max_length", "padding_side", "truncation_side",
+    "clean_up_tokenization_spaces", "split_special_tokens", "model_input_names",
+}
+
+
+class AddedToken:
+    """A token matched in the raw text before SentencePiece runs (HF/tokenizers `AddedToken`).
+
+    lstrip/rstrip: swallow the whitespace on that side; single_word: only match as a whole word;
+    special: skipped by `decode(skip_special_tokens=True)`; normalized: kept for saving only.
+    """
+
+    __slots__ = ("content", "single_word", "lstrip", "rstrip", "normalized", "special")
+
+    def __init__(self, content: str, single_word=False, lstrip=False, rstrip=False, normalized=None, special=False):
+        if not isinstance(content, str):
+            raise TypeError(f"AddedToken content must be a str, got {type(content).__name__}")
+        self.content, self.single_word, self.lstrip, self.rstrip = content, single_word, lstrip, rstrip
+        self.special = special
+        self.normalized = (not special) if normalized is None else normalized
+
+    def __str__(self):
+        return self.content
+
+    def __repr__(self):
+        return (f"AddedToken({self.content!r}, rstrip={self.rstrip}, lstrip={self.lstrip}, "
+                f"single_word={self.single_word}, normalized={self.normalized}, special={self.special})")
+
+    def to_dict(self, with_special=True) -> dict:
+        d = {"content": self.content, "lstrip": self.lstrip, "normalized": self.normalized, "rstrip": self.rstrip,
+             "single_word": self.single_word}
+        if with_special:
+            d["special"] = self.special
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, special=None) -> "AddedToken":
+        d = {k: v for k, v in d.items() if k != "__type"}
+        if special is not None:
+            d["special"] = special
+        return cls(**d)
+
+
+class BatchEncoding(dict):
+    """The result of calling the tokenizer: a dict ("input_ids", "attention_mask", ...) with attribute access."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"BatchEncoding has no field {name!r}; fields: {list(self)}") from None
+
+    @property
+    def data(self) -> dict:
+        return dict(self)
+
+
+def _load_sentencepiece(path, sp_model_kwargs: dict) -> spm.SentencePieceProcessor:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"SentencePiece model not found: {path!r}. Pass the path of the model's "
+                                f"{VOCAB_FILE}, or its directory to XLMRobertaTokenizer.from_pretrained().")
+    sp = spm.SentencePieceProcessor(**sp_model_kwargs)
+    try:
+        sp.Load(path)
+    except (RuntimeError, OSError) as err:
+        raise ValueError(f"{path!r} is not a readable SentencePiece model ({err}); the file is corrupt or of "
+                         f"another kind: download {VOCAB_FILE} again.") from err
+    return sp
+
+
+def _spm_offsets_api(sp) -> str:
+    """The name under which this sentencepiece version returns piece spans."""
+    try:
+        sp.encode("a", out_type="offset_mapping")  # sentencepiece >= 0.2.2: character offsets directly
+        return "offset_mapping"
+    except (ValueError, TypeError, RuntimeError):
+        return "immutable_proto"  # 0.1.99 - 0.2.1: byte offsets in ImmutableSentencePieceText
+
+
+def _to_python(ids):
+    if isinstance(ids, np.ndarray):
+        return ids.tolist()
+    if isinstance(ids, np.integer):
+        return int(ids)
+    if hasattr(ids, "tolist") and not isinstance(ids, (list, tuple)):  # torch tensors and the like
+        return ids.tolist()
+    return ids
+
+
+class XLMRobertaTokenizer:
+    """XLM-RoBERTa's SentencePiece tokenizer with HF's API (see the module docstring)."""
+
+    vocab_files_names = {"vocab_file": VOCAB_FILE}
+    model_input_names = ["input_ids", "attention_mask"]
+    is_fast = False
+
+    def __init__(
+        self,
+        vocab_file,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        sp_model_kwargs: Optional[dict] = None,
+        model_max_length: Optional[int] = None,
+        padding_side: str = "right",
+        truncation_side: str = "right",
+        clean_up_tokenization_spaces: bool = False,
+        split_special_tokens: bool = False,
+        additional_special_tokens: Optional[Sequence[Union[str, AddedToken]]] = None,
+        added_tokens_decoder: Optional[Dict[int, Union[AddedToken, dict]]] = None,
+        model_input_names: Optional[List[str]] = None,
+        name_or_path: str = "",
+    ):
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        if truncation_side not in ("right", "left"):
+            raise ValueError(f"truncation_side must be 'right' or 'left', got {truncation_side!r}")
+        # <mask> behaves like a word: it takes the space before it (HF L120)
+        if isinstance(mask_token, str):
+            mask_token = AddedToken(mask_token, lstrip=True, special=True)
+
+        self.sp_model_kwargs = dict(sp_model_kwargs or {})
+        self.vocab_file = os.fspath(vocab_file)
+        self.sp_model = _load_sentencepiece(self.vocab_file, self.sp_model_kwargs)
+        self.name_or_path = name_or_path
+        self.model_max_length = VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length)
+        self.padding_side, self.truncation_side = padding_side, truncation_side
+        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
+        self.split_special_tokens = split_special_tokens
+        if model_input_names is not None:
+            self.model_input_names = list(model_input_names)
+        self._warned = set()  # one-time warnings already given (HF's deprecation_warnings)
+
+        n = self.sp_model.get_piece_size()
+        self._fairseq_ids = dict(FAIRSEQ_SPECIALS, **{"<mask>": n + FAIRSEQ_OFFSET})
+        self._fairseq_tokens = {i: t for t, i in self._fairseq_ids.items()}
+
+        # Special tokens as given (str or AddedToken), in HF's attribute order
+        self._special = {}
+        for attr, value in zip(SPECIAL_TOKEN_ATTRIBUTES,
+                               (bos_token, eos_token, unk_token, sep_token, pad_token, cls_token, mask_token)):
+            if value is not None and not isinstance(value, (str, AddedToken)):
+                raise TypeError(f"{attr} must be a str or AddedToken, got {type(value).__name__}")
+            self._special[attr] = value
+        self._additional_special = list(additional_special_tokens or [])
+
+        # Added tokens: from a saved config first, then every special token not yet there (HF _add_tokens)
+        self._added_decoder: Dict[int, AddedToken] = {}
+        for index, token in (added_tokens_decoder or {}).items():
+            self._added_decoder[int(index)] = AddedToken.from_dict(token) if isinstance(token, dict) else token
+        self._refresh_added_tokens()
+        for token in self._all_special_tokens_extended():
+            self._add_special_token(token)
+        self._refresh_added_tokens()
+
+    # ------------------------------------------------------------------ loading and saving
+
+    @classmethod
+    def from_pretrained(cls, pretrained_path, **kwargs) -> "XLMRobertaTokenizer":
+        """Load from a directory with sentencepiece.bpe.model (+ tokenizer_config.json, special_tokens_map.json,
+        added_tokens.json when present), as HF's `from_pretrained` reads a local directory."""
+        directory = os.fspath(pretrained_path)
+        if os.path.isfile(directory) and directory.endswith(".model"):
+            return cls(directory, **kwargs)
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"tokenizer directory not found: {directory!r}")
+        vocab_file = os.path.join(directory, VOCAB_FILE)
+        if not os.path.isfile(vocab_file):
+            if os.path.isfile(os.path.join(directory, "tokenizer.json")):
+                raise FileNotFoundError(
+                    f"{directory!r} has tokenizer.json but no {VOCAB_FILE}: xlmr_np's XLMRobertaTokenizer is built "
+                    f"on the SentencePiece model. Download {VOCAB_FILE} from the same model repository into this "
+                    "directory.")
+            raise FileNotFoundError(f"no {VOCAB_FILE} in {directory!r}; it is the SentencePiece model of the tokenizer")
+
+        def read_json(name):
+            path = os.path.join(directory, name)
+            if not os.path.isfile(path):
+                return None
+            with open(path, encoding="utf-8") as f:
+                try:
+                    return json.load(f)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path!r} is not valid JSON: {err}") from err
+
+        config = read_json(TOKENIZER_CONFIG_FILE) or {}
+        init = {k: v for k, v in config.items() if k in _CONFIG_INIT_KEYS}
+        if "model_max_length" not in init and "max_len" in config:
+            init["model_max_length"] = config["max_len"]
+        for key, value in list(init.items()):  # HF's {"__type": "AddedToken", ...} serialisation
+            if isinstance(value, dict) and value.get("__type") == "AddedToken":
+                init[key] = AddedToken.from_dict(value)
+
+        added = {}
+        if "added_tokens_decoder" in config:
+            added = {int(i): AddedToken.from_dict(t) for i, t in config["added_tokens_decoder"].items()}
+        else:  # older layout: special_tokens_map.json and added_tokens.json
+            for key, value in (read_json(SPECIAL_TOKENS_MAP_FILE) or {}).items():
+                if kwargs.get(key):
+                    continue
+                if isinstance(value, dict):
+                    value = AddedToken.from_dict(value, special=True)
+                elif key == "additional_special_tokens" and isinstance(value, list):
+                    value = [AddedToken.from_dict(v, special=True) if isinstance(v, dict) else v for v in value]
+                if key in _CONFIG_INIT_KEYS:
+                    init[key] = value
+            legacy_added = read_json(ADDED_TOKENS_FILE)
+            if legacy_added:
+                specials = {str(init.get(k)) for k in SPECIAL_TOKEN_ATTRIBUTES if init.get(k) is not None}
+                specials |= {str(t) for t in init.get("additional_special_tokens") or []}
+                for content, index in legacy_added.items():
+                    special = content in specials
+                    added[int(index)] = AddedToken(content, normalized=not special, special=special)
+        # special-token attributes take the saved AddedToken objects (their lstrip/rstrip flags)
+        by_content = {t.content: t for t in added.values()}
+        for key in SPECIAL_TOKEN_ATTRIBUTES:
+            if key in init and init[key] is not None and str(init[key]) in by_content:
+                init[key] = by_content[str(init[key])]
+        init.update(kwargs)
+        init["added_tokens_decoder"] = added
+        init.setdefault("name_or_path", directory)
+        return cls(vocab_file, **init)
+
+    def save_vocabulary(self, save_directory, filename_prefix: Optional[str] = None) -> Tuple[str]:
+        """Write sentencepiece.bpe.model into `save_directory` (copied, or re-serialised if the file is gone)."""
+        save_directory = os.fspath(save_directory)
+        if not os.path.isdir(save_directory):
+            raise NotADirectoryError(f"save_vocabulary needs an existing directory, got {save_directory!r}")
+        out = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE)
+        if os.path.isfile(self.vocab_file):
+            if os.path.abspath(self.vocab_file) != os.path.abspath(out):
+                shutil.copyfile(self.vocab_file, out)
+        else:
+            with open(out, "wb") as f:
+                f.write(self.sp_model.serialized_model_proto())
+        return (out,)
+
+    def save_pretrained(self, save_directory, filename_prefix: Optional[str] = None) -> Tuple[str, ...]:
+        """Write tokenizer_config.json, special_tokens_map.json and sentencepiece.bpe.model in HF's layout, so
+        that HF's slow and fast XLMRobertaTokenizer (and this class) load the directory."""
+        save_directory = os.fspath(save_directory)
+        if os.path.isfile(save_directory):
+            raise NotADirectoryError(f"save_pretrained needs a directory, {save_directory!r} is a file")
+        os.makedirs(save_directory, exist_ok=True)
+        prefix = filename_prefix + "-" if filename_prefix else ""
+        config = {
+            "added_tokens_decoder": {str(i): t.to_dict() for i, t in sorted(self._added_decoder.items())},
+            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+            "extra_special_tokens": {},
+            "model_max_length": self.model_max_length,
+            "sp_model_kwargs": self.sp_model_kwargs,
+            "tokenizer_class": "XLMRobertaTokenizer",
+        }
+        if self.padding_side != "right":
+            config["padding_side"] = self.padding_side
+        if self.truncation_side != "right":
+            config["truncation_side"] = self.truncation_side
+        config.update(self.special_tokens_map)
+        special_map = {}
+        for attr, value in self._special.items():
+            if value is not None:
+                special_map[attr] = value.to_dict(with_special=False) if isinstance(value, AddedToken) else value
+        if self._additional_special:
+            special_map["additional_special_tokens"] = [
+                t.to_dict(with_special=False) if isinstance(t, AddedToken) else t for t in self._additional_special]
+        files = []
+        for name, obj in ((TOKENIZER_CONFIG_FILE, config), (SPECIAL_TOKENS_MAP_FILE, special_map)):
+            path = os.path.join(save_directory, prefix + name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            files.append(path)
+        return tuple(files) + self.save_vocabulary(save_directory, filename_prefix)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["sp_model"] = None
+        state["_sp_model_proto"] = self.sp_model.serialized_model_proto()
+        return state
+
+    def __setstate__(self, state):
+        proto = state.pop("_sp_model_proto")
+        self.__dict__.update(state)
+        self.sp_model = spm.SentencePieceProcessor(**self.sp_model_kwargs)
+        self.sp_model.LoadFromSerializedProto(proto)
+
+    def __repr__(self):
+        return (f"XLMRobertaTokenizer(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
+                f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r}, "
+                f"special_tokens={self.special_tokens_map})")
+
+    # ------------------------------------------------------------------ vocabulary and special tokens
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the base vocabulary: spm pieces + `<pad>` + `<mask>` (HF's `vocab_size`)."""
+        return self.sp_model.get_piece_size() + FAIRSEQ_OFFSET + 1
+
+    def __len__(self) -> int:
+        return self._total_vocab_size
+
+    def get_vocab(self) -> Dict[str, int]:
+        vocab = {self._base_id_to_token(i): i for i in range(self.vocab_size)}
+        vocab.update(self.added_tokens_encoder)
+        return vocab
+
+    @property
+    def added_tokens_decoder(self) -> Dict[int, AddedToken]:
+        return dict(sorted(self._added_decoder.items()))
+
+    @property
+    def added_tokens_encoder(self) -> Dict[str, int]:
+        return {t.content: i for i, t in sorted(self._added_decoder.items())}
+
+    def _base_token_to_id(self, token: str) -> Optional[int]:
+        """Id of `token` in the base vocabulary, None if absent (HF `_convert_token_to_id` without the unk fallback)."""
+        if token in self._fairseq_ids:
+            return self._fairseq_ids[token]
+        spm_id = self.sp_model.piece_to_id(token)
+        if spm_id == 0 or self.sp_model.is_control(spm_id) or self.sp_model.is_unknown(spm_id):
+            return None  # spm's own <unk>, <s>, </s> are shadowed by the fairseq ids
+        return spm_id + FAIRSEQ_OFFSET
+
+    def _base_id_to_token(self, index: int) -> str:
+        if index in self._fairseq_tokens:
+            return self._fairseq_tokens[index]
+        if not 0 <= index - FAIRSEQ_OFFSET < self.sp_model.get_piece_size():
+            raise IndexError(f"token id {index} is out of range: this vocabulary has ids 0..{len(self) - 1}")
+        return self.sp_model.id_to_piece(index - FAIRSEQ_OFFSET)
+
+    def _all_special_tokens_extended(self) -> list:
+        tokens, seen = [], set()
+        for value in list(self._special.values()) + self._additional_special:
+            if value is not None and str(value) not in seen:
+                seen.add(str(value))
+                tokens.append(value)
+        return tokens
+
+    def _add_special_token(self, token) -> None:
+        """Register a special token as an added token at its vocabulary id, or at a new id (HF `_add_tokens`)."""
+        if str(token) == "" or str(token) in self._added_encoder:
+            return
+        if isinstance(token, str):
+            token = AddedToken(token, normalized=False, special=True)
+        else:
+            token = copy.copy(token)
+            token.special = True
+        index = self._base_token_to_id(token.content)
+        if index is None:
+            index = self._total_vocab_size
+        self._added_decoder[index] = token
+        self._refresh_added_tokens()
+
+    def _refresh_added_tokens(self) -> None:
+        """Rebuild the lookups that depend on the added tokens: encoder, split pattern, spm id table, length."""
+        self._added_encoder = {t.content: i for i, t in self._added_decoder.items()}
+        contents = sorted((c for c in self._added_encoder if c), key=len, reverse=True)  # longest match first
+        self._added_pattern = re.compile("|".join(map(re.escape, contents))) if contents else None
+        n = self.sp_model.get_piece_size()
+        vocab_keys = n + FAIRSEQ_OFFSET + 1  # distinct base tokens: the fairseq 4 + spm pieces 3.. + <mask>
+        self._total_vocab_size = vocab_keys + sum(1 for c in self._added_encoder if self._base_token_to_id(c) is None)
+        # spm id -> model id, vectorised once: 0 (spm's unknown) -> unk id; pieces equal to an added token's
+        # text map to that token, as HF looks pieces up in the added-token table first
+        unk_id = self._token_to_id(str(self._special["unk_token"])) if self._special.get("unk_token") else None
+        table = np.arange(FAIRSEQ_OFFSET, n + FAIRSEQ_OFFSET, dtype=np.int64)  # [n]
+        table[0] = unk_id if unk_id is not None else 0
+        for content, index in self._added_encoder.items():
+            spm_id = self.sp_model.piece_to_id(content)
+            if spm_id != 0 and not self.sp_model.is_control(spm_id) and content not in self._fairseq_ids:
+                table[spm_id] = index
+        self._spm_to_id = table.tolist()
+
+    def _token_to_id(self, token: str) -> Optional[int]:
+        if token in self._added_encoder:
+            return self._added_encoder[token]
+        index = self._base_token_to_id(token)
+        if index is not None:
+            return index
+        unk = self._special.get("unk_token")
+        if unk is None:
+            return None
+        return self._added_encoder.get(str(unk), self._base_token_to_id(str(unk)))
+
+    def _special_token(self, attr: str) -> Optional[str]:
+        value = self._special.get(attr)
+        return None if value is None else str(value)
+
+    bos_token = property(lambda self: self._special_token("bos_token"))
+    eos_token = property(lambda self: self._special_token("eos_token"))
+    unk_token = property(lambda self: self._special_token("unk_token"))
+    sep_token = property(lambda self: self._special_token("sep_token"))
+    pad_token = property(lambda self: self._special_token("pad_token"))
+    cls_token = property(lambda self: self._special_token("cls_token"))
+    mask_token = property(lambda self: self._special_token("mask_token"))
+    bos_token_id = property(lambda self: self._special_id("bos_token"))
+    eos_token_id = property(lambda self: self._special_id("eos_token"))
+    unk_token_id = property(lambda self: self._special_id("unk_token"))
+    sep_token_id = property(lambda self: self._special_id("sep_token"))
+    pad_token_id = property(lambda self: self._special_id("pad_token"))
+    cls_token_id = property(lambda self: self._special_id("cls_token"))
+    mask_token_id = property(lambda self: self._special_id("mask_token"))
+    pad_token_type_id = 0
+
+    def _special_id(self, attr: str) -> Optional[int]:
+        token = self._special_token(attr)
+        return None if token is None else self._token_to_id(token)
+
+    @property
+    def additional_special_tokens(self) -> List[str]:
+        return [str(t) for t in self._additional_special]
+
+    @property
+    def additional_special_tokens_ids(self) -> List[int]:
+        return [self._token_to_id(t) for t in self.additional_special_tokens]
+
+    @property
+    def special_tokens_map(self) -> Dict[str, Union[str, List[str]]]:
+        out = {attr: str(v) for attr, v in self._special.items() if v is not None}
+        if self._additional_special:
+            out["additional_special_tokens"] = self.additional_special_tokens
+        return out
+
+    @property
+    def all_special_tokens(self) -> List[str]:
+        return [str(t) for t in self._all_special_tokens_extended()]
+
+    @property
+    def all_special_ids(self) -> List[int]:
+        return [self._token_to_id(t) for t in self.all_special_tokens]
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        return 4 if pair else 2
+
+    @property
+    def max_len_single_sentence(self) -> int:
+        return self.model_max_length - self.num_special_tokens_to_add(False)
+
+    @property
+    def max_len_sentences_pair(self) -> int:
+        return self.model_max_length - self.num_special_tokens_to_add(True)
+
+    # ------------------------------------------------------------------ text -> pieces and ids
+
+    def _split_on_added_tokens(self, text: str, split_special_tokens: bool):
+        """Cut `text` into [start, end, added_id or None, span_start, span_end] pieces, HF-style.
+
+        Text pieces (added_id None) go to SentencePiece; span_* is the character span an added token covers
+        in the text, including whitespace it swallowed (what the fast tokenizer reports as its offsets).
+        """
+        if split_special_tokens or self._added_pattern is None:
+            return [[0, len(text), None, 0, len(text)]] if text else []
+        pieces, pos = [], 0
+        for m in self._added_pattern.finditer(text):
+            if m.start() > pos:
+                pieces.append([pos, m.start(), None, pos, m.start()])
+            pieces.append([m.start(), m.end(), self._added_encoder[m.group()], m.start(), m.end()])
+            pos = m.end()
+        if not pieces:
+            return [[0, len(text), None, 0, len(text)]] if text else []
+        if pos < len(text):
+            pieces.append([pos, len(text), None, pos, len(text)])
+        for i, piece in enumerate(pieces):
+            if piece[2] is None:
+                continue
+            token = self._added_decoder[piece[2]]
+            left = pieces[i - 1] if i > 0 else None
+            right = pieces[i + 1] if i + 1 < len(pieces) else None
+            if token.rstrip and right is not None and right[2] is None and right[0] < right[1]:
+                chunk = text[right[0]:right[1]]
+                right[0] = right[1] - len(chunk.lstrip())  # swallow whitespace on the right
+                piece[4] = right[0]
+            if token.lstrip and left is not None and left[2] is None and left[0] < left[1]:
+                chunk = text[left[0]:left[1]]
+                left[1] = left[0] + len(chunk.rstrip())  # swallow whitespace on the left
+                piece[3] = left[1]
+            if token.single_word:  # not a whole word: the token is plain text, merged into its neighbour
+                if left is not None and left[0] < left[1] and text[left[1] - 1] != " ":
+                    left[1], left[2], piece[0] = piece[1], None, piece[1]
+                    left[4] = left[1]
+                elif right is not None and right[0] < right[1] and text[right[0]] != " ":
+                    right[0], right[2], piece[1] = piece[0], None, piece[0]
+                    right[3] = right[0]
+        return [p for p in pieces if p[0] < p[1]]
+
+    def _spm_encode(self, chunks: List[str], with_offsets: bool):
+        """SentencePiece ids (and character spans within each chunk) for many chunks in one call."""
+        if not chunks:
+            return []
+        if not with_offsets:
+            return [(ids, None) for ids in self.sp_model.encode(chunks, out_type=int)]
+        api = getattr(self, "_offsets_api", None) or _spm_offsets_api(self.sp_model)
+        self._offsets_api = api
+        if api == "offset_mapping":
+            return [(r["ids"], r["offsets"]) for r in self.sp_model.encode(chunks, out_type="offset_mapping")]
+        out = []
+        for chunk, proto in zip(chunks, self.sp_model.encode(chunks, out_type="immutable_proto")):
+            # byte offsets -> character offsets: char_at[b] = index of the character that byte b starts
+            char_at, b = [0] * (len(chunk.encode("utf-8")) + 1), 0
+            for c, ch in enumerate(chunk):
+                width = len(ch.encode("utf-8"))
+                char_at[b:b + width] = [c] * width
+                b += width
+            char_at[b] = len(chunk)
+            out.append(([p.id for p in proto.pieces], [(char_at[p.begin], char_at[p.end]) for p in proto.pieces]))
+        return out
+
+    def _encode_texts(self, texts: List[str], with_offsets: bool = False, split_special_tokens=None):
+        """Model ids (and offsets into each text) for many texts: split, one spm call, fairseq mapping."""
+        split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
+        plans = [self._split_on_added_tokens(t, split) for t in texts]
+        chunks = [t[p[0]:p[1]] for t, plan in zip(texts, plans) for p in plan if p[2] is None]
+        encoded = iter(self._spm_encode(chunks, with_offsets))
+        table = self._spm_to_id
+        results = []
+        for plan in plans:
+            ids, offsets = [], [] if with_offsets else None
+            for start, _end, added_id, span_start, span_end in plan:
+                if added_id is not None:
+                    ids.append(added_id)
+                    if with_offsets:
+                        offsets.append((span_start, span_end))
+                    continue
+                spm_ids, spans = next(encoded)
+                ids.extend([table[i] for i in spm_ids])
+                if with_offsets:
+                    offsets.extend([(start + a, start + b) for a, b in spans])
+            results.append((ids, offsets))
+        return results
+
+    def tokenize(self, text: str, split_special_tokens: Optional[bool] = None) -> List[str]:
+        """Text to tokens (spm pieces, added tokens kept whole), as HF's slow `tokenize`."""
+        _check_text(text, "text")
+        split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
+        plan = self._split_on_added_tokens(text, split)
+        chunks = [text[p[0]:p[1]] for p in plan if p[2] is None]
+        pieces = iter(self.sp_model.encode(chunks, out_type=str) if chunks else [])
+        tokens = []
+        for p in plan:
+            if p[2] is None:
+                tokens.extend(next(pieces))
+            else:
+                tokens.append(self._added_decoder[p[2]].content)
+        return tokens
+
+    def convert_tokens_to_ids(self, tokens):
+        if tokens is None:
+            return None
+        if isinstance(tokens, str):
+            return self._token_to_id(tokens)
+        return [self._token_to_id(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
+        ids = _to_python(ids)
+        if isinstance(ids, int):
+            return self._added_decoder[ids].content if ids in self._added_decoder else self._base_id_to_token(ids)
+        special = set(self.all_special_ids) if skip_special_tokens else ()
+        tokens = []
+        for index in ids:
+            index = int(index)
+            if index in special:
+                continue
+            tokens.append(self._added_decoder[index].content if index in self._added_decoder
+                          else self._base_id_to_token(index))
+        return tokens
+
+    def convert_tokens_to_string(self, tokens: List[str]) -> str:
+        return "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
+
+    def encode(self, text, text_pair=None, add_special_tokens: bool = True, **kwargs) -> List[int]:
+        """One text (or a pair) to a list of ids; keywords as for `__call__` (use `tok(list)` for batches)."""
+        _check_text(text, "text")
+        if text_pair is not None:
+            _check_text(text_pair, "text_pair")
+        return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
+
+    # ------------------------------------------------------------------ special-token layout
+
+    def build_inputs_with_special_tokens(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
+        return layout_with_specials(token_ids_0, token_ids_1, self.cls_token_id, self.sep_token_id)
+
+    def get_special_tokens_mask(self, token_ids_0, token_ids_1=None, already_has_special_tokens: bool = False):
+        if already_has_special_tokens:
+            if token_ids_1 is not None:
+                raise ValueError("You should not supply a second sequence if the provided sequence of ids is "
+                                 "already formatted with special tokens for the model.")
+            special = set(self.all_special_ids)
+            return [1 if t in special else 0 for t in _to_python(token_ids_0)]
+        return layout_with_specials([0] * len(token_ids_0), None if token_ids_1 is None else [0] * len(token_ids_1),
+                                    1, 1)
+
+    def create_token_type_ids_from_sequences(self, token_ids_0, token_ids_1=None) -> List[int]:
+        """All zeros: XLM-R has no segment embeddings to speak of (type_vocab_size 1)."""
+        return [0] * len(layout_with_specials(token_ids_0, token_ids_1, None, None))
+
+    # ------------------------------------------------------------------ decode
+
+    def decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: Optional[bool] = None,
+               spaces_between_special_tokens: bool = True) -> str:
+        """Ids to text (HF slow `_decode`): pieces joined, `▁` -> space, outer spaces stripped."""
+        tokens = self.convert_ids_to_tokens(token_ids, skip_special_tokens=skip_special_tokens)
+        if isinstance(tokens, str):
+            tokens = [tokens]
+        specials = set(self.all_special_tokens)
+        # non-special added tokens are decoded apart from the spm pieces (HF "legacy added tokens")
+        legacy = set(self._added_encoder) - specials
+        legacy |= {t for t in self.additional_special_tokens if self._token_to_id(t) >= self.vocab_size}
+        parts, current = [], []
+        for token in tokens:
+            if skip_special_tokens and token in specials:
+                continue
+            if token in legacy:
+                if current:
+                    text = self.convert_tokens_to_string(current)
+                    if text:
+                        parts.append(text)
+                    current = []
+                parts.append(token)
+            else:
+                current.append(token)
+        if current:
+            parts.append(self.convert_tokens_to_string(current))
+        text = (" " if spaces_between_special_tokens else "").join(parts)
+        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        return clean_up_tokenization(text) if clean else text
+
+    def batch_decode(self, sequences, skip_special_tokens: bool = False,
+                     clean_up_tokenization_spaces: Optional[bool] = None, **kwargs) -> List[str]:
+        return [self.decode(seq, skip_special_tokens=skip_special_tokens,
+                            clean_up_tokenization_spaces=clean_up_tokenization_spaces, **kwargs)
+                for seq in _to_python(sequences)]
+
+    # ------------------------------------------------------------------ __call__
+
+    def __call__(
+        self,
+        text=None,
+        text_pair=None,
+        add_special_tokens: bool = True,
+        padding=False,
+        truncation=None,
+        max_length: Optional[int] = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
+        pad_to_multiple_of: Optional[int] = None,
+        padding_side: Optional[str] = None,
+        return_tensors: Optional[str] = None,
+        return_token_type_ids: Optional[bool] = None,
+        return_attention_mask: Optional[bool] = None,
+        return_overflowing_tokens: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
+        split_special_tokens: Optional[bool] = None,
+    ) -> BatchEncoding:
+        """Tokenize a string, a pair, or a batch of strings/pairs into model inputs (HF's `__call__`)."""
+        examples, batched = _collect_examples(text, text_pair, is_split_into_words)
+        if return_tensors not in (None, "np"):
+            raise ValueError(f"return_tensors={return_tensors!r} is not supported: use None or 'np' "
+                             "(wrap the arrays yourself, e.g. torch.from_numpy)")
+        if padding_side not in (None, "left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        if not isinstance(stride, int) or stride < 0:
+            raise ValueError(f"stride must be a non-negative int, got {stride!r}")
+        padding, truncation, max_length = resolve_strategies(
+            padding, truncation, max_length, pad_to_multiple_of, self.model_max_length, self._warned, verbose)
+        if return_token_type_ids and not add_special_tokens:
+            raise ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in "
+                             "an undefined behavior. Please set add_special_tokens to True or set "
+                             "return_token_type_ids to None.")
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self.model_input_names
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+        windows = bool(return_overflowing_tokens and return_offsets_mapping)
+        any_pair = any(b is not None for _, b in examples)
+        if truncation != "do_not_truncate" and max_length is not None:
+            needed = self.num_special_tokens_to_add(any_pair) if add_special_tokens else 0
+            if max_length < needed:
+                raise ValueError(f"max_length={max_length} is smaller than the {needed} special tokens each "
+                                 f"{'pair' if any_pair else 'sequence'} needs; use max_length >= {needed}")
+            if return_overflowing_tokens and stride >= max_length - (needed if windows else 0):
+                raise ValueError(f"stride={stride} must be smaller than max_length={max_length}"
+                                 + (f" minus the {needed} special tokens" if windows else ""))
+        if return_overflowing_tokens and truncation == "longest_first" and any_pair:
+            raise ValueError("Not possible to return overflowing tokens for pair of sequences with the "
+                             "`longest_first`. Please select another truncation strategy than `longest_first`, "
+                             "for instance `only_second` or `only_first`.")
+        if return_overflowing_tokens and max_length is None and not windows:
+            raise ValueError("return_overflowing_tokens=True needs a max_length (and truncation) to measure "
+                             "the overflow against")
+
+        if batched:
+            # HF 4.57.6 quirk kept for identical ids: the slow tokenizer's batch path does not pass the call's
+            # split_special_tokens on to `tokenize`, so batches use the tokenizer's own setting
+            split_special_tokens = None
+        encoded = self._encode_examples(examples, return_offsets_mapping, split_special_tokens)
+        options = dict(add_special_tokens=add_special_tokens, truncation=truncation, max_length=max_length,
+                       stride=stride, return_token_type_ids=return_token_type_ids,
+                       return_special_tokens_mask=return_special_tokens_mask,
+                       return_offsets_mapping=return_offsets_mapping, verbose=verbose)
+        pad_options = dict(padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
+                           side=padding_side or self.padding_side, return_attention_mask=return_attention_mask,
+                           pad_id=self.pad_token_id)
+        if windows:
+            features = self._windows(encoded, options, pad_options, return_length)
+            return BatchEncoding(to_numpy(features, False) if return_tensors else features)
+
+        rows = [self._prepare_one(a, b, return_overflowing_tokens=return_overflowing_tokens, **options)
+                for a, b in encoded]
+        if not batched:  # HF prepare_for_model: pad, then measure the length
+            row = rows[0]
+            if padding != "do_not_pad" or return_attention_mask:
+                pad_features(row, **pad_options)
+            if return_length:
+                row["length"] = len(row["input_ids"])
+            return BatchEncoding(to_numpy(row, True) if return_tensors else row)
+        # HF _batch_prepare_for_model: length measured before padding, then the whole batch is padded
+        if return_length:
+            for row in rows:
+                row["length"] = len(row["input_ids"])
+        if padding == "longest":
+            pad_options.update(padding="max_length", max_length=max(len(r["input_ids"]) for r in rows))
+        rows = [pad_features(row, **pad_options) for row in rows]
+        features = {key: [row[key] for row in rows] for key in rows[0]}
+        return BatchEncoding(to_numpy(features, False) if return_tensors else features)
+
+    def _encode_examples(self, examples, with_offsets: bool, split_special_tokens):
+        """Ids and offsets of every text of every example, with one SentencePiece call for the lot."""
+        texts, layout = [], []
+        for first, second in examples:
+            slots = []
+            for seq in (first, second):
+                if seq is None:
+                    slots.append(None)
+                elif isinstance(seq, str):
+                    slots.append((len(texts), 1))
+                    texts.append(seq)
+                else:  # pre-split words: each is tokenized alone; offsets are relative to each word
+                    slots.append((len(texts), len(seq)))
+                    texts.extend(seq)
+            layout.append(slots)
+        results = self._encode_texts(texts, with_offsets, split_special_tokens)
+        encoded = []
+        for slots in layout:
+            pair = []
+            for slot in slots:
+                if slot is None:
+                    pair.append(None)
+                    continue
+                ids, offsets = [], [] if with_offsets else None
+                for r_ids, r_offsets in results[slot[0]:slot[0] + slot[1]]:
+                    ids.extend(r_ids)
+                    if with_offsets:
+                        offsets.extend(r_offsets)
+                pair.append((ids, offsets))
+            encoded.append(tuple(pair))
+        return encoded
+
+    def _prepare_one(self, a, b, add_special_tokens, truncation, max_length, stride, return_token_type_ids,
+                     return_special_tokens_mask, return_offsets_mapping, return_overflowing_tokens, verbose) -> dict:
+        """One example's features before padding (HF `prepare_for_model`, slow tokenizer)."""
+        ids_a, off_a = a
+        ids_b, off_b = b if b is not None else (None, None)
+        pair = b is not None
+        total = len(ids_a) + (len(ids_b) if pair else 0) + (self.num_special_tokens_to_add(pair)
+                                                             if add_special_tokens else 0)
+        overflow = []
+        if truncation != "do_not_truncate" and max_length and total > max_length:
+            keep_a, keep_b, over = truncation_plan(len(ids_a), len(ids_b) if pair else None, total - max_length,
+                                                   truncation, stride, self.truncation_side)
+            if over is not None:
+                overflow = (ids_a if over[0] == 0 else ids_b)[over[1]]
+            ids_a, off_a = ids_a[keep_a], (off_a[keep_a] if off_a is not None else None)
+            if pair:
+                ids_b, off_b = ids_b[keep_b], (off_b[keep_b] if off_b is not None else None)
+        features = {}
+        if return_overflowing_tokens:
+            features["overflowing_tokens"] = overflow
+            features["num_truncated_tokens"] = total - max_length
+        features.update(self._assemble(ids_a, off_a, ids_b, off_b, add_special_tokens, return_token_type_ids,
+                                       return_special_tokens_mask, return_offsets_mapping))
+        if max_length is None and verbose:
+            self._warn_if_too_long(len(features["input_ids"]))
+        return features
+
+    def _assemble(self, ids_a, off_a, ids_b, off_b, add_special_tokens, return_token_type_ids,
+                  return_special_tokens_mask, return_offsets_mapping) -> dict:
+        """input_ids (+ token types, special mask, offsets) of one truncated example, specials added."""
+        pair = ids_b is not None
+        features = {}
+        if add_special_tokens:
+            features["input_ids"] = self.build_inputs_with_special_tokens(ids_a, ids_b)
+        else:
+            features["input_ids"] = ids_a + ids_b if pair else list(ids_a)
+        n = len(features["input_ids"])
+        if return_token_type_ids:
+            features["token_type_ids"] = [0] * n
+        if return_special_tokens_mask:
+            features["special_tokens_mask"] = (self.get_special_tokens_mask(ids_a, ids_b) if add_special_tokens
+                                               else [0] * n)
+        if return_offsets_mapping:
+            if add_special_tokens:
+                features["offset_mapping"] = layout_with_specials(off_a, off_b, (0, 0), (0, 0))
+            else:
+                features["offset_mapping"] = off_a + off_b if pair else list(off_a)
+        return features
+
+    def _windows(self, encoded, options, pad_options, return_length) -> dict:
+        """Overflow as HF's fast tokenizer returns it: every window a row, plus overflow_to_sample_mapping."""
+        rows, sample_of_row = [], []
+        side = self.truncation_side
+        for index, (a, b) in enumerate(encoded):
+            pair = b is not None
+            n_special = self.num_special_tokens_to_add(pair) if options["add_special_tokens"] else 0
+            total = len(a[0]) + (len(b[0]) if pair else 0) + n_special
+            max_length, truncation, stride = options["max_length"], options["truncation"], options["stride"]
+            cut_second = truncation == "only_second"
+            if cut_second and not pair:
+                raise ValueError("truncation='only_second' needs pairs of sequences (text and text_pair)")
+            target = b if cut_second else a
+            if truncation != "do_not_truncate" and max_length is not None and total > max_length:
+                window = len(target[0]) - (total - max_length)
+                if window <= stride:
+                    raise ValueError(
+                        f"example {index}: the {'second' if cut_second else 'first'} sequence ({len(target[0])} "
+                        f"tokens) is too short to truncate to max_length={max_length} in windows overlapping by "
+                        f"stride={stride}; raise max_length or lower stride")
+                slices = overflow_windows(len(target[0]), window, stride, side)
+            else:
+                slices = [slice(0, len(target[0]))]
+            for sl in slices:
+                cut = (target[0][sl], target[1][sl])
+                first, second = (a, cut) if cut_second else (cut, b)
+                rows.append(self._assemble(first[0], first[1], second[0] if pair else None,
+                                           second[1] if pair else None, options["add_special_tokens"],
+                                           options["return_token_type_ids"], options["return_special_tokens_mask"],
+                                           True))
+                sample_of_row.append(index)
+        if pad_options["padding"] == "longest":
+            pad_options = dict(pad_options, padding="max_length", max_length=max(len(r["input_ids"]) for r in rows))
+        rows = [pad_features(row, **pad_options) for row in rows]
+        order = ["input_ids", "token_type_ids", "attention_mask", "special_tokens_mask", "offset_mapping"]
+        features = {key: [row[key] for row in rows] for key in order if key in rows[0]}
+        if return_length:
+            features["length"] = [len(row["input_ids"]) for row in rows]
+        features["overflow_to_sample_mapping"] = sample_of_row
+        return features
+
+    def _warn_if_too_long(self, length: int) -> None:
+        if length > self.model_max_length and self.model_max_length != 0 and "too-long" not in self._warned:
+            logger.warning(
+                "Token indices sequence length is longer than the specified maximum sequence length for this model "
+                f"({length} > {self.model_max_length}). Running this sequence through the model will result in "
+                "indexing errors")
+            self._warned.add("too-long")
+
+
+def clean_up_tokenization(text: str) -> str:
+    """HF's `clean_up_tokenization`: drop the space before English punctuation and contractions."""
+    for before, after in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                          (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+        text = text.replace(before, after)
+    return text
+
+
+def _check_text(value, where: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a str, got {type(value).__name__} ({value!r:.40}); decode bytes first "
+                        "and pass text, not ids")
+
+
+def _collect_examples(text, text_pair, is_split_into_words: bool):
+    """Normalise the `__call__` inputs to a list of (first, second) examples and whether it was a batch.
+
+    A sequence is a str, or a list of str words when is_split_into_words=True.
+    """
+    def check_sequence(seq, where):
+        if is_split_into_words:
+            if not isinstance(seq, (list, tuple)):
+                raise TypeError(f"{where} must be a list of words (is_split_into_words=True), "
+                                f"got {type(seq).__name__}")
+            for j, word in enumerate(seq):
+                _check_text(word, f"{where}[{j}]")
+            return list(seq)
+        _check_text(seq, where)
+        return seq
+
+    if text is None:
+        raise TypeError("text must be a str or a list of str, got None")
+    if is_split_into_words:
+        batched = isinstance(text, (list, tuple)) and len(text) > 0 and isinstance(text[0], (list, tuple))
+    else:
+        batched = isinstance(text, (list, tuple))
+    if not batched:
+        if not is_split_into_words and not isinstance(text, str):
+            raise TypeError(f"text must be a str or a list of str, got {type(text).__name__} ({text!r:.40})")
+        first = check_sequence(text, "text")
+        second = None if text_pair is None else check_sequence(text_pair, "text_pair")
+        return [(first, second)], False
+    if len(text) == 0:
+        raise ValueError("text is an empty batch; pass at least one string")
+    if text_pair is not None:
+        if isinstance(text_pair, str) or not isinstance(text_pair, (list, tuple)):
+            raise TypeError("when tokenizing batches of text, `text_pair` must be a list or tuple with the same "
+                            "length as `text`.")
+        if len(text_pair) != len(text):
+            raise ValueError(f"batch length of `text`: {len(text)} does not match batch length of `text_pair`: "
+                             f"{len(text_pair)}.")
+    examples = []
+    for i, item in enumerate(text):
+        if text_pair is not None:
+            examples.append((check_sequence(item, f"text[{i}]"), check_sequence(text_pair[i], f"text_pair[{i}]")))
+        elif not is_split_into_words and isinstance(item, (list, tuple)):
+            if len(item) != 2:
+                raise TypeError(f"text[{i}] must be a str or a (text, text_pair) pair, got a "
+                                f"{type(item).__name__} of length {len(item)}")
+            examples.append((check_sequence(item[0], f"text[{i}][0]"), check_sequence(item[1], f"text[{i}][1]")))
+        else:
+            examples.append((check_sequence(item, f"text[{i}]"), None))
+    return examples, True
