@@ -45,15 +45,9 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT_S):
         raise SystemExit(f"{err}: install the notebook runner with "
                          f"`pip install nbclient nbformat ipykernel matplotlib`") from None
     nb = nbformat.read(path, as_version=4)
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(kernel_environment())  # jupyter_client starts the kernel with the current environment
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env=kernel_environment())  # passed on to jupyter_client's start_kernel
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata.get("language_info", {}).pop("version", None)  # keep files identical across patch versions
     return nb
