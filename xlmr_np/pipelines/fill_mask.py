@@ -1,0 +1,187 @@
+"""fill-mask: the most likely tokens for each `<mask>` in a text.
+
+Reference: transformers 4.57.6 `pipelines/fill_mask.py` (shared/reference/ecosystem.md §2.4):
+- softmax over the whole vocabulary at each mask (special tokens included, nothing renormalised);
+- `targets` restrict the candidates to given tokens: looked up in the vocabulary, else the first piece of
+  their tokenization (with a warning); duplicates dropped; probabilities are NOT renormalised over them;
+- each candidate is {"score", "token", "token_str", "sequence"}: the input with the mask replaced, pads
+  removed, decoded without special tokens when there is one mask and with them when there are several;
+- one mask gives a list of candidates, several masks a list per mask (independent, not joint).
+
+What is computed differently: HF evaluates the LM head (a V x D matrix, V = 250,002 for XLM-R) at every
+position, which on a 128-token input costs more than the encoder. Here the encoder's last layer runs its
+queries and feed-forward only at the masked positions (keys and values still come from every position), and
+the LM head runs only there too. The result is the same up to rounding.
+
+Shape legend: B batch, T tokens, M masks per row, N masks in the batch, D hidden, V vocabulary, K top_k.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .. import heads
+from .. import model as model_module
+from ..ops import activation
+from .base import Pipeline, PipelineError, as_list, check_text, host, softmax
+
+logger = logging.getLogger("xlmr_np.pipelines")
+
+
+class FillMaskPipeline(Pipeline):
+    task = "fill-mask"
+    head = "masked_lm"
+    OPTIONS = {"top_k": 5, "targets": None}
+
+    def __call__(self, inputs, **kwargs):
+        """Fill the `<mask>` tokens of a text or a list of texts (options: top_k=5, targets=None)."""
+        opts = self.options(kwargs, self.OPTIONS)
+        top_k = opts["top_k"]
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise PipelineError(f"top_k must be a positive integer, got {top_k!r}")
+        mask_id = self.tokenizer.mask_token_id
+        if mask_id is None:
+            raise PipelineError("the tokenizer defines no mask token, so fill-mask cannot run")
+        target_ids = None if opts["targets"] is None else self.target_ids(opts["targets"])
+        texts, single = as_list(inputs, "text")
+        sequences = []
+        for i, text in enumerate(texts):
+            check_text(text, f"input {i}")
+            ids = self.encode(text)
+            if mask_id not in ids:
+                raise PipelineError(f"No mask_token ({self.tokenizer.mask_token}) found on the input "
+                                    f"{'' if single else f'{i} '}{text[:60]!r}: put {self.tokenizer.mask_token} "
+                                    f"where a token should be predicted")
+            sequences.append(ids)
+
+        def compute(ids, mask, rows):
+            positions = [np.flatnonzero(ids[r] == mask_id) for r in range(len(rows))]
+            probs = host(self.mask_probabilities(ids, mask, positions))  # [N, V]
+            out, start = [], 0
+            for r, pos in enumerate(positions):
+                out.append(self.candidates(sequences[rows[r]], pos, probs[start:start + len(pos)], top_k,
+                                           target_ids))
+                start += len(pos)
+            return out
+
+        results = self.run_batches(sequences, compute)
+        return results[0] if single or len(results) == 1 else results
+
+    # --- the model, at the masked positions only ---------------------------------------------------------
+    def mask_probabilities(self, ids, mask, positions):
+        """Softmax over the vocabulary at each masked position, rows in order: [N, V]."""
+        cfg, params = self.config, self.params
+        fast = cfg.position_embedding_type == "absolute" and not cfg.is_decoder and cfg.num_hidden_layers > 0
+        rows = np.concatenate([np.full(len(p), r) for r, p in enumerate(positions)])  # [N]
+        cols = np.concatenate(positions)  # [N]
+        if not fast:  # relative positions need the query's own index: run every layer at every position
+            hidden = self.hidden_states(ids, mask)[rows, cols]  # [B, T, D] -> [N, D]
+        else:
+            last = cfg.num_hidden_layers - 1
+            hidden = self.hidden_states_before(ids, mask, last)  # [B, T, D] after L-1 layers
+            most = max(len(p) for p in positions)
+            query_pos = np.zeros((len(positions), most), dtype=np.int64)  # [B, M]; padding slots read token 0
+            for r, p in enumerate(positions):
+                query_pos[r, :len(p)] = p
+            out = last_layer_at(model_module.sub(params, f"layers.{last}"), cfg, hidden, mask, query_pos)  # [B, M, D]
+            slot = np.concatenate([np.arange(len(p)) for p in positions])  # [N]
+            hidden = out[rows, slot]  # [B, M, D] -> [N, D]
+        logits = heads.lm_head(params, cfg, hidden[None])[0]  # [1, N, D] -> [N, V]
+        return softmax(logits)  # [N, V], in the compute dtype (HF: float32)
+
+    def hidden_states_before(self, ids, mask, layers: int):
+        """The hidden states after the first `layers` layers [B, T, D] (the full forward with fewer layers)."""
+        from .. import inputs as inputs_module
+
+        cfg = self.config.replace(num_hidden_layers=layers) if layers else None
+        checked = inputs_module.prepare(self.config, np, self.params["embeddings.word"].dtype,
+                                        input_ids=ids, attention_mask=mask)
+        if layers == 0:
+            return embeddings_only(self.params, self.config, checked)
+        return model_module.forward(self.params, cfg, checked)["last_hidden_state"]
+
+    # --- post-processing ---------------------------------------------------------------------------------
+    def target_ids(self, targets):
+        """Vocabulary ids of `targets` (a string or a list), as HF's get_target_ids finds them."""
+        if isinstance(targets, str):
+            targets = [targets]
+        if not isinstance(targets, (list, tuple)) or not all(isinstance(t, str) for t in targets):
+            raise PipelineError(f"targets must be a string or a list of strings, got {targets!r}")
+        vocab = self.tokenizer.get_vocab()
+        found = []
+        for target in targets:
+            index = vocab.get(target)
+            if index is None:
+                pieces = self.tokenizer(target, add_special_tokens=False, max_length=1, truncation=True,
+                                        verbose=False)["input_ids"]
+                if not pieces:
+                    logger.warning("The specified target token `%s` does not exist in the model vocabulary. "
+                                   "We cannot replace it with anything meaningful, ignoring it", target)
+                    continue
+                index = pieces[0]
+                logger.warning("The specified target token `%s` does not exist in the model vocabulary. "
+                               "Replacing with `%s`.", target, self.tokenizer.convert_ids_to_tokens(index))
+            found.append(index)
+        unique = list(set(found))  # HF deduplicates with a set; the order only matters for exact ties
+        if not unique:
+            raise PipelineError("At least one target must be provided when passed: none of the targets "
+                                f"{list(targets)!r} maps to a vocabulary token")
+        return np.array(unique, dtype=np.int64)
+
+    def candidates(self, ids, positions, probs, top_k, target_ids):
+        """The top_k replacements at each mask of one input: a list, or a list per mask."""
+        if target_ids is not None:
+            probs = probs[:, target_ids]  # [M, V] -> [M, len(targets)], not renormalised
+        k = min(top_k, probs.shape[-1])
+        single = len(positions) == 1
+        tokens = np.array(ids)
+        result = []
+        for m, position in enumerate(positions):
+            best = top_indices(probs[m], k)  # [K]
+            row = []
+            for index in best:
+                token = int(target_ids[index]) if target_ids is not None else int(index)
+                filled = tokens.copy()
+                filled[position] = token
+                filled = filled[filled != self.tokenizer.pad_token_id]  # HF drops pads (of batching and of text)
+                row.append({"score": float(probs[m, index]), "token": token,
+                            "token_str": self.tokenizer.decode([token]),
+                            "sequence": self.tokenizer.decode(filled.tolist(), skip_special_tokens=single)})
+            result.append(row)
+        return result[0] if single else result
+
+
+def top_indices(values, k):
+    """Indices of the k largest values, largest first (torch.topk)."""
+    if k >= values.shape[0]:
+        return np.argsort(-values, kind="stable")
+    part = np.argpartition(-values, k - 1)[:k]
+    return part[np.argsort(-values[part], kind="stable")]
+
+
+def last_layer_at(p, cfg, x, mask, query_pos):
+    """The last encoder layer, evaluated only at `query_pos` [B, M] of x [B, T, D]: returns [B, M, D].
+
+    Same arithmetic as model.layer, except that the queries (and so the residuals and the feed-forward) are
+    taken at the wanted positions only; keys and values still see every token. Absolute positions only.
+    """
+    attn = model_module.sub(p, "attention")
+    batch = np.arange(x.shape[0])[:, None]  # [B, 1]
+    query = x[batch, query_pos]  # [B, T, D] -> [B, M, D]
+    additive = model_module.self_attention_mask(mask, x.shape[1], False, x.dtype)  # [B, 1, 1, T]
+    context, _, _ = model_module.attention(attn, cfg, query, additive, kv_input=x)  # [B, M, D]
+    h = model_module.residual_norm(attn, cfg, context, query)  # [B, M, D]
+    ffn = model_module.sub(p, "ffn")
+    from ..ops import linear
+
+    inner = activation(cfg.hidden_act)(linear(h, ffn["in.weight"], ffn["in.bias"]))  # [B, M, D] -> [B, M, F]
+    return model_module.residual_norm(ffn, cfg, inner, h)  # [B, M, D]
+
+
+def embeddings_only(params, cfg, checked):
+    """The embedding output [B, T, D] (what a zero-layer encoder returns)."""
+    ids = checked["input_ids"]
+    positions = model_module.position_ids_from_input_ids(ids, cfg.pad_token_id)  # [B, T]
+    types = checked["token_type_ids"]
+    return model_module.embeddings(params, cfg, params["embeddings.word"][ids], types, positions)  # [B, T, D]
