@@ -785,7 +785,10 @@ class XLMRobertaTokenizer:
                 for a, b in encoded]
         if not batched:  # HF prepare_for_model: pad, then measure the length
             row = rows[0]
-            if padding != "do_not_pad" or return_attention_mask:
+            if not row["input_ids"]:  # HF `pad` returns an empty example untouched (no padding)
+                if return_attention_mask:
+                    row["attention_mask"] = []
+            elif padding != "do_not_pad" or return_attention_mask:
                 pad_features(row, **pad_options)
             if return_length:
                 row["length"] = len(row["input_ids"])
