@@ -50,9 +50,8 @@ class FillMaskPipeline(Pipeline):
             check_text(text, f"input {i}")
             ids = self.encode(text)
             if mask_id not in ids:
-                raise PipelineError(f"No mask_token ({self.tokenizer.mask_token}) found on the input "
-                                    f"{'' if single else f'{i} '}{text[:60]!r}: put {self.tokenizer.mask_token} "
-                                    f"where a token should be predicted")
+                raise PipelineError(f"No mask_token ({self.tokenizer.mask_token}) found on the input {text[:60]!r}: "
+                                    f"put {self.tokenizer.mask_token} where a token should be predicted")
             sequences.append(ids)
 
         def compute(ids, mask, rows):
