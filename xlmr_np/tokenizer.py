@@ -444,6 +444,8 @@ class XLMRobertaTokenizer:
             if spm_id != 0 and not self.sp_model.is_control(spm_id) and content not in self._fairseq_ids:
                 table[spm_id] = index
         self._spm_to_id = table.tolist()
+        self._special_ids = {attr: None if value is None else self._token_to_id(str(value))
+                             for attr, value in self._special.items()}
 
     def _token_to_id(self, token: str) -> Optional[int]:
         if token in self._added_encoder:
@@ -477,8 +479,7 @@ class XLMRobertaTokenizer:
     pad_token_type_id = 0
 
     def _special_id(self, attr: str) -> Optional[int]:
-        token = self._special_token(attr)
-        return None if token is None else self._token_to_id(token)
+        return self._special_ids[attr]
 
     @property
     def additional_special_tokens(self) -> List[str]:
@@ -825,6 +826,9 @@ class XLMRobertaTokenizer:
             for slot in slots:
                 if slot is None:
                     pair.append(None)
+                    continue
+                if slot[1] == 1:  # one text: its result as is (later steps copy, never mutate)
+                    pair.append(results[slot[0]])
                     continue
                 ids, offsets = [], [] if with_offsets else None
                 for r_ids, r_offsets in results[slot[0]:slot[0] + slot[1]]:
