@@ -146,7 +146,7 @@ def _spm_offsets_api(sp) -> str:
         sp.encode("a", out_type="offset_mapping")  # sentencepiece >= 0.2.2: character offsets directly
         return "offset_mapping"
     except (ValueError, TypeError, RuntimeError):
-        return "immutable_proto"  # 0.1.99 - 0.2.1: byte offsets in ImmutableSentencePieceText
+        return "immutable_proto"  # 0.1.99 - 0.2.1: ImmutableSentencePieceText pieces with begin/end
 
 
 def _to_python(ids):
@@ -568,17 +568,9 @@ class XLMRobertaTokenizer:
         self._offsets_api = api
         if api == "offset_mapping":
             return [(r["ids"], r["offsets"]) for r in self.sp_model.encode(chunks, out_type="offset_mapping")]
-        out = []
-        for chunk, proto in zip(chunks, self.sp_model.encode(chunks, out_type="immutable_proto")):
-            # byte offsets -> character offsets: char_at[b] = index of the character that byte b starts
-            char_at, b = [0] * (len(chunk.encode("utf-8")) + 1), 0
-            for c, ch in enumerate(chunk):
-                width = len(ch.encode("utf-8"))
-                char_at[b:b + width] = [c] * width
-                b += width
-            char_at[b] = len(chunk)
-            out.append(([p.id for p in proto.pieces], [(char_at[p.begin], char_at[p.end]) for p in proto.pieces]))
-        return out
+        # older sentencepiece: the Python wrapper already turns the spans of str input into character offsets
+        protos = self.sp_model.encode(chunks, out_type="immutable_proto")
+        return [([p.id for p in proto.pieces], [(p.begin, p.end) for p in proto.pieces]) for proto in protos]
 
     def _encode_texts(self, texts: List[str], with_offsets: bool = False, split_special_tokens=None):
         """Model ids (and offsets into each text) for many texts: split, one spm call, fairseq mapping."""
