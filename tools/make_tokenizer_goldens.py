@@ -49,13 +49,15 @@ LOCALES = [
 
 EDGE_CASES = [
     # empty and whitespace
-    "", " ", "   ", "\t", "\n", "\r\n", "\t\n \r\n", "a  b", "a   b    c", "a\t\tb", "a\n\nb", "  leading", "trailing  ",
+    "", " ", "   ", "\t", "\n", "\r\n",
+    "\t\n \r\n", "a  b", "a   b    c", "a\t\tb", "a\n\nb", "  leading", "trailing  ",
     "\u3000ideographic\u3000space\u3000", "\xa0nbsp\xa0", "a\u2003em\u2002en\u2009thin", "\u2028\u2029", "\x85next",
     # special tokens in text, inside words and at the edges
     "<mask>", " <mask>", "<mask> ", "a<mask>b", "a <mask> b", "a  <mask>  b", "<mask><mask>", "<mask> <mask>",
     "Paris is the <mask> of France.", "The capital is<mask>.", "<s>", "</s>", "<s>hello</s>", "hello<s>world",
     "<pad><pad>", "<unk>", "x<unk>y", " <unk> ", "<mask", "mask>", "< mask >", "<<mask>>", "</s></s>", "<s><s>",
-    "\t<mask>\n", "\u3000<mask>", "\xa0<mask>", "<MASK>", "\uff1cmask\uff1e", "\uff1cs\uff1e", "<s> <pad> </s> <unk> <mask>",
+    "\t<mask>\n", "\u3000<mask>", "\xa0<mask>",
+    "<MASK>", "\uff1cmask\uff1e", "\uff1cs\uff1e", "<s> <pad> </s> <unk> <mask>",
     "Hello</s>world", "x  <mask>", "<mask>  a <mask>", "  <mask>", "word<mask>word<mask>word",
     # emoji and flags
     "\U0001f44d", "\U0001f44d\U0001f3fd", "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466",
@@ -66,19 +68,23 @@ EDGE_CASES = [
     "\uff8c\uff9f", "\uff7d\uff85\uff6f\uff8c\uff9f\uff98\uff9d\uff78\uff9e\u3000SC-40", "\u1100\u1161\u11a8",
     "\u0915\u094d\u0937\u093f", "n\u0303", "\u00c5ngstr\u00f6m", "A\u030angstro\u0308m", "\u212b", "\u1e9b\u0323",
     # full-width and compatibility forms
-    "\uff21\uff22\uff23\uff11\uff12\uff13", "\uff01\uff1f", "\uff48\uff45\uff4c\uff4c\uff4f\u3000\uff57\uff4f\uff52\uff4c\uff44",
-    "\u337f", "\u2460\u2461\u2462", "\ufb01ligature", "\u216b", "x\u00b2", "\u00bd", "\u3231", "\u2122", "\uff1f\u2026\u2026",
+    "\uff21\uff22\uff23\uff11\uff12\uff13",
+    "\uff01\uff1f", "\uff48\uff45\uff4c\uff4c\uff4f\u3000\uff57\uff4f\uff52\uff4c\uff44",
+    "\u337f", "\u2460\u2461\u2462", "\ufb01ligature", "\u216b",
+    "x\u00b2", "\u00bd", "\u3231", "\u2122", "\uff1f\u2026\u2026",
     # zero-width characters
     "a\u200bb", "a\u200cb", "a\u200db", "\ufeffBOM", "a\u2060b", "\u200e\u200f", "\u200b", "zero\u200b \u200bwidth",
     # control characters
     "\x00", "a\x00b", "\x01\x02\x03", "\x7f", "\x1b[31mred\x1b[0m", "a\x0bb\x0cc", "\x10abc", "bell\x07", "\x1f\x1e",
     # punctuation, numbers, code
-    "C'est l'\u00e9t\u00e9", "don't won't can't", "Hello ,world .", "a - b", "100%", "%s %d %(name)s", "user@example.com",
+    "C'est l'\u00e9t\u00e9", "don't won't can't", "Hello ,world .",
+    "a - b", "100%", "%s %d %(name)s", "user@example.com",
     "https://example.com/path?q=1&r=2", "3.14159", "1,000,000", "#hashtag @mention", "___", "...", "--",
     "\u201dquotes\u201c", "\u00abguillemets\u00bb", "\u03a9\u2248\u00e7\u221a\u222b", "def f(x):\n    return x**2",
     "Hello World!", "Hello world!", "The dog is cute and lives in the garden house",
     # scripts the catalogs lack (written for this project)
-    "\u182e\u1823\u1829\u182d\u1823\u182f \u182a\u1822\u1834\u1822\u182d", "\u2d5c\u2d30\u2d4e\u2d30\u2d63\u2d49\u2d56\u2d5c",
+    "\u182e\u1823\u1829\u182d\u1823\u182f \u182a\u1822\u1834\u1822\u182d",
+    "\u2d5c\u2d30\u2d4e\u2d30\u2d63\u2d49\u2d56\u2d5c",
     "\u0720\u072b\u0722\u0710 \u0723\u0718\u072a\u071d\u071d\u0710", "\u1403\u14c4\u1483\u144e\u1450\u1466",
     "\u16a0\u16c7\u16bb\u16eb\u16d2\u16e6\u16a6", "\u13e3\u13b3\u13a9 \u13a6\u13ec\u13c2\u13af\u13cd\u13d7",
     "\U00010330\U00010331\U00010332", "\u0f56\u0f7c\u0f51\u0f0b\u0f61\u0f72\u0f42",
@@ -90,8 +96,10 @@ EDGE_CASES = [
 
 def long_text() -> str:
     """A very long input: a few thousand characters across scripts, > 512 tokens."""
-    parts = ["The quick brown fox jumps over the lazy dog.", "\u0421\u044a\u0435\u0448\u044c \u0436\u0435 \u0435\u0449\u0451.",
-             "\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u0644\u063a\u0629 \u062c\u0645\u064a\u0644\u0629.",
+    parts = ["The quick brown fox jumps over the lazy dog.",
+             "\u0421\u044a\u0435\u0448\u044c \u0436\u0435 \u0435\u0449\u0451.",
+             "\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002",
+             "\u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u0644\u063a\u0629 \u062c\u0645\u064a\u0644\u0629.",
              "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e", "<mask>", "  \t "]
     return " ".join(parts[i % len(parts)] for i in range(160))
 
@@ -225,10 +233,12 @@ def capture(fn):
 
 def call_cases():
     """Inputs x keyword sets for __call__ (slow reference)."""
-    singles = ["Hello world, this is a test of the tokenizer.", "\u041f\u0440\u0438\u0432\u0435\u0442 <mask> \u043c\u0438\u0440",
+    singles = ["Hello world, this is a test of the tokenizer.",
+               "\u041f\u0440\u0438\u0432\u0435\u0442 <mask> \u043c\u0438\u0440",
                "\u6771\u4eac\u306f\u65e5\u672c\u306e\u9996\u90fd\u3067\u3059", "", "short"]
     pairs_a = ["What is the capital of France?", "who", "\u00bfQu\u00e9 es esto?", "a b c d e f g h i j k l m n o p"]
-    pairs_b = ["Paris is the capital and most populous city of France.", "nobody knows", "Es una prueba <mask> larga.", "x"]
+    pairs_b = ["Paris is the capital and most populous city of France.", "nobody knows",
+               "Es una prueba <mask> larga.", "x"]
     inputs = {
         "single": (singles[0], None),
         "single_mask": (singles[1], None),
@@ -379,7 +389,8 @@ def main() -> int:
         for t in ([text] if isinstance(text, str) else text) + ([] if pair is None else
                                                                  [pair] if isinstance(pair, str) else pair):
             _, ref = reference_offsets(slow, sp, t)
-            fast_off = [list(o) for o in fast(t, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
+            fast_enc = fast(t, add_special_tokens=False, return_offsets_mapping=True)
+            fast_off = [list(o) for o in fast_enc["offset_mapping"]]
             assert ref == fast_off, f"window text {t!r}: fast offsets differ from spm, pick another text"
         windows.append({"name": name, "text": text, "pair": pair, "kwargs": kwargs, **result})
     # fast's windows give token_type_ids 1 to overflow rows of pairs (a tokenizers quirk); the slow rule is zeros

@@ -30,14 +30,14 @@ import os
 import platform
 import struct
 import sys
-import tempfile
 import unicodedata
 from collections import Counter
 
 import sentencepiece as spm
 
 LOCALE_ROOT = "/usr/share/locale"
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference_outputs", "tokenizer")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(ROOT, "reference_outputs", "tokenizer")
 
 MAX_CHARS_PER_LOCALE = 60_000  # keeps big catalogs (ru, ja, de, ...) from drowning the small ones
 MAX_LINE_CHARS = 300  # long help texts are cut at a line boundary anyway; this caps the rare monsters

@@ -48,6 +48,7 @@ from .tokenizer_batching import (
     VERY_LARGE_INTEGER,
     layout_with_specials,
     overflow_windows,
+    pad_batch_to_numpy,
     pad_features,
     resolve_strategies,
     to_numpy,
@@ -688,7 +689,9 @@ class XLMRobertaTokenizer:
         if current:
             parts.append(self.convert_tokens_to_string(current))
         text = (" " if spaces_between_special_tokens else "").join(parts)
-        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        clean = clean_up_tokenization_spaces
+        if clean is None:
+            clean = self.clean_up_tokenization_spaces
         return clean_up_tokenization(text) if clean else text
 
     def batch_decode(self, sequences, skip_special_tokens: bool = False,
@@ -790,6 +793,10 @@ class XLMRobertaTokenizer:
         if return_length:
             for row in rows:
                 row["length"] = len(row["input_ids"])
+        if return_tensors and not return_overflowing_tokens:
+            arrays = pad_batch_to_numpy(rows, **pad_options)  # the same result, without per-row lists
+            if arrays is not None:
+                return BatchEncoding(arrays)
         if padding == "longest":
             pad_options.update(padding="max_length", max_length=max(len(r["input_ids"]) for r in rows))
         rows = [pad_features(row, **pad_options) for row in rows]

@@ -20,6 +20,7 @@ or to lists of such lists for a batch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from typing import List, Optional, Sequence, Tuple
@@ -220,6 +221,47 @@ def pad_features(features: dict, padding: str, max_length: Optional[int], pad_to
         if key in features and (key != "attention_mask" or return_attention_mask):
             features[key] = features[key] + [value] * n if side == "right" else [value] * n + features[key]
     return features
+
+
+def pad_batch_to_numpy(rows: list, padding: str, max_length: Optional[int], pad_to_multiple_of: Optional[int],
+                       side: str, return_attention_mask: bool, pad_id: int) -> Optional[dict]:
+    """The batch padding of `pad_features` + `to_numpy`, straight into int64 arrays; None if the result
+    would be ragged (a row longer than the padded length), which the list path handles.
+
+    Same values and key order as padding every row and converting: per-row lists are concatenated once
+    and scattered into [B, T] (offsets [B, T, 2]) arrays pre-filled with the padding values.
+    """
+    lengths = np.array([len(r["input_ids"]) for r in rows], dtype=np.int64)  # [B]
+    if padding == "longest":
+        max_length = int(lengths.max())
+    if max_length is not None and pad_to_multiple_of is not None and max_length % pad_to_multiple_of != 0:
+        max_length = (max_length // pad_to_multiple_of + 1) * pad_to_multiple_of
+    if padding == "do_not_pad" or max_length is None or lengths.max() > max_length:
+        return None
+    batch, width = len(rows), max_length
+    row_of = np.repeat(np.arange(batch), lengths)  # [N] row of every real token
+    col_of = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # [N] column, right pad
+    if side == "left":
+        col_of += np.repeat(width - lengths, lengths)
+    fill = {"input_ids": pad_id, "token_type_ids": 0, "special_tokens_mask": 1}
+    out = {}
+    for key in rows[0]:
+        if key == "length":  # one number per row, measured before padding (HF batch behaviour)
+            out[key] = np.array([r[key] for r in rows], dtype=np.int64)
+        elif key == "offset_mapping":
+            flat = np.array([pair for r in rows for pair in r[key]], dtype=np.int64).reshape(-1, 2)  # [N, 2]
+            out[key] = np.zeros((batch, width, 2), dtype=np.int64)  # [B, T, 2]
+            out[key][row_of, col_of] = flat
+        else:
+            flat = np.fromiter(itertools.chain.from_iterable(r[key] for r in rows), dtype=np.int64,
+                               count=int(lengths.sum()))  # [N]
+            out[key] = np.full((batch, width), fill[key], dtype=np.int64)  # [B, T]
+            out[key][row_of, col_of] = flat
+    if return_attention_mask:
+        mask = np.zeros((batch, width), dtype=np.int64)  # [B, T]
+        mask[row_of, col_of] = 1
+        out["attention_mask"] = mask
+    return out
 
 
 def to_numpy(features: dict, prepend_batch_axis: bool) -> dict:
