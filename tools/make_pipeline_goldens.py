@@ -260,15 +260,18 @@ def embedding_goldens():
     with torch.no_grad():
         tokens = model(**enc).last_hidden_state
     records = []
-    for mode in ("mean", "cls", "max", "mean_sqrt_len_tokens"):
+    modes = ["mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken", ("cls", "mean", "max")]
+    for mode in modes:
         for normalize in (False, True):
             features = {"token_embeddings": tokens, "attention_mask": enc["attention_mask"]}
             out = Pooling(16, pooling_mode=mode)(features)
             if normalize:
                 out = Normalize()(out)
-            records.append({"name": f"embed_{mode}{'_normalized' if normalize else ''}", "task": "sentence-embeddings",
-                            "model": "encoder", "pipeline": {}, "args": [SENTENCES],
-                            "kwargs": {"pooling": mode, "normalize": normalize},
+            name = mode if isinstance(mode, str) else "_".join(mode)
+            records.append({"name": f"embed_{name}{'_normalized' if normalize else ''}", "task": "sentence-embeddings",
+                            "model": "encoder", "pipeline": {"batch_size": 4}, "args": [SENTENCES],
+                            "kwargs": {"pooling": mode if isinstance(mode, str) else ",".join(mode),
+                                       "normalize": normalize},
                             "expected": to_json(out["sentence_embedding"])})
     for name, mode, normalize in (("st_cls_normalized", "cls", True),):
         features = {"token_embeddings": tokens, "attention_mask": enc["attention_mask"]}

@@ -34,6 +34,13 @@ class FillMaskPipeline(Pipeline):
     head = "masked_lm"
     OPTIONS = {"top_k": 5, "targets": None}
 
+    def __init__(self, model, tokenizer=None, **kwargs):
+        super().__init__(model, tokenizer, **kwargs)
+        if self.config.vocab_size > len(self.tokenizer):
+            self.warn_once("vocab", f"the model predicts {self.config.vocab_size} tokens but the tokenizer has only "
+                                    f"{len(self.tokenizer)}: predictions past the tokenizer cannot be decoded. "
+                                    f"Is this the model's own tokenizer?")
+
     def __call__(self, inputs, **kwargs):
         """Fill the `<mask>` tokens of a text or a list of texts (options: top_k=5, targets=None)."""
         opts = self.options(kwargs, self.OPTIONS)
@@ -141,6 +148,9 @@ class FillMaskPipeline(Pipeline):
             row = []
             for index in best:
                 token = int(target_ids[index]) if target_ids is not None else int(index)
+                if token >= len(self.tokenizer):
+                    raise PipelineError(f"the model predicted token id {token}, which the tokenizer (ids 0.."
+                                        f"{len(self.tokenizer) - 1}) cannot decode: use the model's own tokenizer")
                 filled = tokens.copy()
                 filled[position] = token
                 filled = filled[filled != self.tokenizer.pad_token_id]  # HF drops pads (of batching and of text)
