@@ -24,7 +24,7 @@ def test_erf_float32_error_bound():
     result = ops.erf(x)
     assert result.dtype == np.float32
     error = np.max(np.abs(result.astype(np.float64) - exact))
-    assert error <= 1e-7, error  # measured 3.0e-8: the float32 rounding of the float64 result
+    assert error <= 1e-7, error  # measured 3.1e-8: float32 rounding (3.0e-8) + the rational fit's 1.5e-9
 
 
 def test_erf_odd_and_limits():

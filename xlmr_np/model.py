@@ -14,7 +14,13 @@ from __future__ import annotations
 import math
 
 from .backend import array_module
-from .ops import activation, layer_norm, linear, softmax
+from .fast import activation
+from .ops import layer_norm, linear, softmax
+
+# Attention scores [B, H, T, S] larger than this are computed one block of query rows at a time, so that
+# memory grows linearly in T (8,194 positions would need 3 GB per layer at batch 1). The blocks give the
+# same numbers; 16 MB blocks also keep softmax's passes in the L3 cache.
+ATTENTION_BLOCK_BYTES = 16 * 2**20
 
 
 def sub(params: dict, prefix: str) -> dict:
@@ -43,7 +49,7 @@ def embeddings(params, cfg, token_embeds, token_type_ids, position_ids):
     """LayerNorm(word + token_type [+ position]); relative-position models add no absolute positions."""
     x = token_embeds + params["embeddings.token_type"][token_type_ids]  # [B, T, D]
     if cfg.position_embedding_type == "absolute":
-        x = x + params["embeddings.position"][position_ids]  # [B, T, D]
+        x += params["embeddings.position"][position_ids]  # [B, T, D]
     return layer_norm(x, params["embeddings.norm.weight"], params["embeddings.norm.bias"], cfg.layer_norm_eps)
 
 
@@ -91,10 +97,11 @@ def merge_heads(x):
     return x.transpose(0, 2, 1, 3).reshape(b, t, h * dh)  # [B, H, T, Dh] -> [B, T, D]
 
 
-def relative_position_scores(p, cfg, q, k, cached: bool):
+def relative_position_scores(p, cfg, q, k, cached: bool, first_query: int = 0):
     """Scores from learned distance embeddings (Shaw et al. 2018; Huang et al. 2020 for "relative_key_query").
 
-    distance = query position - key position, looked up in a (2 max_pos - 1)-row table.
+    distance = query position - key position, looked up in a (2 max_pos - 1)-row table. q holds the queries
+    first_query, first_query + 1, ... (a block of them, see attention_probs).
     HF quirk, copied on purpose: whenever a cache is in use (use_cache=True, even on the first call, or a
     past is given) XLMRobertaSelfAttention takes the single query position S-1 for every query row. That is
     right for one-token generation steps and differs from the uncached pass for multi-token blocks.
@@ -103,7 +110,7 @@ def relative_position_scores(p, cfg, q, k, cached: bool):
     if cached:
         query_pos = xp.full((1, 1), k.shape[2] - 1)  # [1, 1]: HF's position_ids_l = key_length - 1
     else:
-        query_pos = xp.arange(q.shape[2])[:, None]  # [T, 1]
+        query_pos = xp.arange(first_query, first_query + q.shape[2])[:, None]  # [T, 1]
     key_pos = xp.arange(k.shape[2])[None, :]  # [1, S]
     table = p["distance"][query_pos - key_pos + cfg.max_position_embeddings - 1]  # [T|1, S, Dh]
     table = xp.broadcast_to(table, (q.shape[2],) + table.shape[1:])  # [T|1, S, Dh] -> [T, S, Dh]
@@ -113,13 +120,45 @@ def relative_position_scores(p, cfg, q, k, cached: bool):
     return scores
 
 
-def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, cached=False, relative=False):
+def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=False, first_query=0):
+    """softmax((q k^T [+ relative scores]) / sqrt(Dh) + mask) [* head_mask], for the queries q [B, H, T, Dh].
+
+    The arithmetic runs in place on the one [B, H, T, S] scores array, in HF's order (eager attention).
+    q may be a block of query rows starting at `first_query`; mask is [B, 1, T|1, S] for all of them.
+    """
+    scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, Dh] @ [B, H, Dh, S] -> [B, H, T, S]
+    if relative:
+        scores += relative_position_scores(p, cfg, q, k, cached, first_query)
+    scores /= math.sqrt(cfg.head_dim)  # HF scales after adding the relative scores
+    if mask is not None:
+        if mask.shape[2] > 1:
+            mask = mask[:, :, first_query:first_query + q.shape[2]]  # this block's query rows
+        scores += mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
+    probs = softmax(scores, axis=-1, out=scores)  # [B, H, T, S]
+    if head_mask is not None:
+        probs *= head_mask[None, :, None, None]  # [H] -> [1, H, 1, 1]; scales what is returned, too
+    return probs
+
+
+def query_block_rows(cfg, q, k, relative: bool, budget: int = None) -> int:
+    """How many query rows keep the scores block (and a relative-position table) within the byte budget."""
+    batch, heads, length, _ = q.shape
+    keys = k.shape[2]
+    per_row = q.itemsize * keys * (batch * heads + (cfg.head_dim if relative else 0))  # scores + distance table
+    budget = ATTENTION_BLOCK_BYTES if budget is None else budget
+    return max(1, min(length, budget // per_row))
+
+
+def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, cached=False, relative=False,
+              keep_probs=True, block_bytes=None):
     """Multi-head scaled dot-product attention (eager, as XLMRobertaSelfAttention in 4.57.6).
 
     x [B, T, D] gives the queries; keys and values come from `kv_input` (cross-attention) or from x, appended
     to `past_kv` (cached [B, H, P, Dh] pairs). Cross-attention reuses a cached (k, v) without recomputing.
     `cached` says whether a cache is in use for this call (it changes relative positions, see above).
-    Returns the context [B, T, D] (before the output projection), the probabilities [B, H, T, S], and (k, v).
+    Returns the context [B, T, D] (before the output projection), the probabilities [B, H, T, S] (None when
+    not keep_probs), and (k, v). Scores over `block_bytes` (default ATTENTION_BLOCK_BYTES) are computed in
+    blocks of query rows; then only keep_probs=True holds all of them in memory.
     """
     heads = cfg.num_attention_heads
     xp = array_module(x)
@@ -133,41 +172,48 @@ def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, cach
         if past_kv is not None:
             k = xp.concatenate([past_kv[0], k], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
             v = xp.concatenate([past_kv[1], v], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
-    scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, Dh] @ [B, H, Dh, S] -> [B, H, T, S]
-    if relative:
-        scores = scores + relative_position_scores(p, cfg, q, k, cached)
-    scores = scores / math.sqrt(cfg.head_dim)  # HF scales after adding the relative scores
-    if mask is not None:
-        scores = scores + mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
-    probs = softmax(scores, axis=-1)  # [B, H, T, S]
-    if head_mask is not None:
-        probs = probs * head_mask[None, :, None, None]  # [H] -> [1, H, 1, 1]; scales what is returned, too
-    context = merge_heads(probs @ v)  # [B, H, T, S] @ [B, H, S, Dh] -> [B, H, T, Dh] -> [B, T, D]
-    return context, probs, (k, v)
+    rows = query_block_rows(cfg, q, k, relative, block_bytes)
+    if rows == q.shape[2]:  # the common case: one block
+        probs = attention_probs(p, cfg, q, k, mask, head_mask, cached, relative)  # [B, H, T, S]
+        context = merge_heads(probs @ v)  # [B, H, T, S] @ [B, H, S, Dh] -> [B, H, T, Dh] -> [B, T, D]
+        return context, probs if keep_probs else None, (k, v)
+    batch, _, length, _ = q.shape
+    context = xp.empty((batch, length, heads, cfg.head_dim), dtype=q.dtype)  # [B, T, H, Dh]
+    all_probs = xp.empty(q.shape[:3] + k.shape[2:3], dtype=q.dtype) if keep_probs else None  # [B, H, T, S]
+    for start in range(0, length, rows):
+        stop = min(start + rows, length)
+        probs = attention_probs(p, cfg, q[:, :, start:stop], k, mask, head_mask, cached, relative, start)
+        context[:, start:stop] = (probs @ v).transpose(0, 2, 1, 3)  # [B, H, t, Dh] -> [B, t, H, Dh]
+        if keep_probs:
+            all_probs[:, :, start:stop] = probs
+    return context.reshape(batch, length, -1), all_probs, (k, v)  # [B, T, H, Dh] -> [B, T, D]
 
 
 def residual_norm(p, cfg, update, residual):
     """LayerNorm(dense(update) + residual): the post-LN "output" block after attention and after the FFN."""
     out = linear(update, p["out.weight"], p["out.bias"])  # [B, T, F|D] -> [B, T, D]
-    return layer_norm(out + residual, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps)
+    out += residual
+    return layer_norm(out, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps)
 
 
-def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, cached=False):
+def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, cached=False,
+          keep_probs=True):
     """One post-LN transformer layer: self-attention, [cross-attention,] feed-forward, each with residual + LN.
 
     `past` is this layer's cache: (k, v) or (k, v, cross_k, cross_v). Returns (output [B, T, D], probs,
-    cross_probs, new cache entry).
+    cross_probs, new cache entry); the probabilities are None unless keep_probs.
     """
     attn = sub(p, "attention")
     context, probs, self_kv = attention(attn, cfg, x, mask, head_mask, past_kv=None if past is None else past[:2],
-                                        cached=cached, relative=cfg.position_embedding_type != "absolute")
+                                        cached=cached, relative=cfg.position_embedding_type != "absolute",
+                                        keep_probs=keep_probs)
     h = residual_norm(attn, cfg, context, x)  # [B, T, D]
     cache, cross_probs = self_kv, None
     if cross_input is not None:
         cross = sub(p, "crossattention")
         cached = None if past is None or len(past) < 4 else past[2:]
         context, cross_probs, cross_kv = attention(cross, cfg, h, cross_mask, head_mask, kv_input=cross_input,
-                                                   past_kv=cached)  # cross-attention is always "absolute"
+                                                   past_kv=cached, keep_probs=keep_probs)  # always "absolute"
         h = residual_norm(cross, cfg, context, h)  # [B, T, D]
         cache = self_kv + cross_kv
     ffn = sub(p, "ffn")
@@ -187,7 +233,8 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
         past = None if past_key_values is None else past_key_values[i]
         x, probs, cross_probs, entry = layer(
             sub(params, f"layers.{i}"), cfg, x, mask, None if head_mask is None else head_mask[i],
-            cross_input, cross_mask, past, cached=use_cache or past_key_values is not None)
+            cross_input, cross_mask, past, cached=use_cache or past_key_values is not None,
+            keep_probs=output_attentions)
         hidden.append(x)
         attentions.append(probs)
         cross_attentions.append(cross_probs)

@@ -5,7 +5,8 @@ References:
   the square root): https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
 - transformers 4.57.6 `activations.py` (ACT2CLS): the formula behind every `hidden_act` name.
 - W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969) 631-637:
-  the coefficients of `erf` below (the same ones used by the SPECFUN routine CALERF).
+  the coefficients of the float64 `erf` below (the same ones used by the SPECFUN routine CALERF).
+- float32 inputs use one rational function of our own fit instead (docs/performance.md shows the fit).
 
 Shape legend: B batch, T query length, S key length, D hidden, F intermediate, H heads, Dh head dim.
 All functions take their array module from their inputs (backend.array_module), so they run on CuPy too.
@@ -17,8 +18,7 @@ import math
 from .backend import array_module, native_erf
 
 # --- erf: Cody's rational approximations, evaluated in float64 --------------------------------------------
-# Measured against math.erf on a dense grid (tests/test_ops.py): max abs error 2.2e-16 in float64; the float32
-# path rounds the float64 result once, so its error is the float32 rounding itself (<= 3e-8).
+# Measured against math.erf on a dense grid (tests/test_ops.py): max abs error 2.2e-16 in float64.
 _A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
       3.20937758913846947e03, 1.85777706184603153e-1)
 _B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
@@ -68,12 +68,47 @@ def _times_exp_minus_square(y, ratio, xp):
     return xp.exp(-y_hi * y_hi) * xp.exp(-rest) * ratio
 
 
+# --- erf for float32 inputs: one rational function, evaluated in float64 and rounded once ----------------
+# erf(u) ~ u P(u^2) / Q(u^2) on |u| <= 4 (u clipped there: 1 - erf(4) = 1.5e-8). Near-minimax fit to math.erf
+# (Lawson-weighted least squares, docs/performance.md): max abs error 1.5e-9 on [0, 4], 1.6e-8 beyond.
+# Rounded to float32 the total is 3.13e-8, measured over every float32 in [0, 4.5] (odd, and constant beyond).
+# One branch instead of Cody's three makes it ~5x cheaper; evaluated in float32 arithmetic it would be cheaper
+# still, but its rounding errors reach 4e-7 near |u| = 3.4, over the 1e-7 bound.
+_ERF_P = (1.1283791820892102, 0.18471052891994102, 0.05433263014878394, 0.0038395378284718285,
+          0.0003826928112213481, 4.7805494881049645e-06, -1.3666842460005262e-08)
+_ERF_Q = (1.0, 0.4970289896088298, 0.11382639149551656, 0.015453535265169682, 0.0013095816143387762,
+          6.400937067422248e-05)
+_ERF_CLIP = 4.0
+
+
+def erf_rational_(u):
+    """erf of a float64 array u, overwriting u (no other full-size temporaries but two); returns u."""
+    xp = array_module(u)
+    xp.clip(u, -_ERF_CLIP, _ERF_CLIP, out=u)
+    t = u * u
+    num = _ERF_P[-1] * t
+    for c in _ERF_P[-2:0:-1]:  # Horner in t, from the highest power down
+        num += c
+        num *= t
+    num += _ERF_P[0]
+    den = _ERF_Q[-1] * t
+    for c in _ERF_Q[-2:0:-1]:
+        den += c
+        den *= t
+    den += _ERF_Q[0]
+    num /= den
+    u *= num
+    return u
+
+
 def erf(x):
     """The error function, elementwise, in x's float dtype (computed in float64)."""
     xp = array_module(x)
     builtin = native_erf(xp)
     if builtin is not None:
         return builtin(x)
+    if x.dtype == xp.float32:
+        return erf_rational_(x.astype(xp.float64)).astype(xp.float32)
     y = xp.abs(x).astype(xp.float64)
     # Each branch is evaluated on its clipped argument so that no branch sees values it was not made for.
     small = _erf_small(xp.minimum(y, 0.5), xp)
@@ -174,16 +209,27 @@ def linear(x, weight, bias=None):
 
 
 def layer_norm(x, weight, bias, eps):
-    """LayerNorm over the last axis with the biased variance (torch.nn.LayerNorm)."""
+    """LayerNorm over the last axis with the biased variance (torch.nn.LayerNorm).
+
+    The result is `centered`, updated in place: each full-size temporary would be one more pass over memory.
+    """
     xp = array_module(x)
     mean = x.mean(axis=-1, keepdims=True)  # [..., D] -> [..., 1]
     centered = x - mean
     variance = (centered * centered).mean(axis=-1, keepdims=True)  # [..., D] -> [..., 1]
-    return centered / xp.sqrt(variance + eps) * weight + bias
+    centered /= xp.sqrt(variance + eps)
+    centered *= weight
+    centered += bias
+    return centered
 
 
-def softmax(x, axis=-1):
-    """exp(x - max) / sum: a row whose entries are all the mask's minimum becomes uniform, as in torch."""
+def softmax(x, axis=-1, out=None):
+    """exp(x - max) / sum: a row whose entries are all the mask's minimum becomes uniform, as in torch.
+
+    With out=x the input is overwritten, saving two full-size temporaries.
+    """
     xp = array_module(x)
-    shifted = xp.exp(x - x.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
+    shifted = xp.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    xp.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=axis, keepdims=True)
+    return shifted
