@@ -28,7 +28,7 @@ from xlmr_np.tokenizer import XLMRobertaTokenizer  # noqa: E402
 
 
 def make_sentences(n: int, seed: int = 0) -> list:
-    """n sentences of 1-3 golden strings each (catalog lines in 44 locales plus edge cases)."""
+    """n sentences of 1-3 golden strings each (catalog lines from 43 locales plus edge cases)."""
     with open(os.path.join(GOLDEN_DIR, "goldens.json"), encoding="utf-8") as f:
         pool = [s["text"] for s in json.load(f)["strings"] if 0 < len(s["text"]) < 400]
     rng = np.random.default_rng(seed)
