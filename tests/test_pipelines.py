@@ -194,3 +194,23 @@ def test_sentence_embeddings_read_the_folder():
     vector = pipe("Paris is the capital of France.")
     assert vector.shape == (16,)
     np.testing.assert_allclose(np.linalg.norm(vector), 1.0, rtol=1e-6)
+
+
+# --- a device backend ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["fill_mask_two_masks", "classify_top_k_2", "ner_average", "qa_windows",
+                                  "zero_shot", "features_batch", "embed_cls_mean_max_normalized"])
+def test_pipelines_run_on_a_device_backend(name):
+    """With parameters on a stand-in for CuPy (arrays that refuse implicit host conversion), every task runs
+    the model on the device and still gives HF's results."""
+    from device_standin import DeviceArray, device
+    from xlmr_np import backend
+
+    backend.register_array_module(DeviceArray, device)
+    record = next(r for r in RECORDS if r["name"] == name)
+    options = dict(record["pipeline"])
+    pipe = pipeline(record["task"], model=GOLDENS / record["model"], tokenizer=TOKENIZER, **options)
+    pipe.params = {k: device.asarray(v) for k, v in pipe.params.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = pipe(*record["args"], **record["kwargs"])
+    assert_same(got, record["expected"])

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import inputs as inputs_module
 from .. import model as model_module
-from ..backend import to_device, to_numpy
+from ..backend import array_module, to_device, to_numpy
 from ..checkpoint import WeightsError, load_params
 from ..config import XLMRobertaConfig
 
@@ -158,15 +158,16 @@ class Pipeline:
         return ids
 
     # --- the model --------------------------------------------------------------------------------------
+    def checked_inputs(self, ids, mask):
+        """Padded ids/mask [B, T] (NumPy) as the model's checked inputs, on the parameters' backend."""
+        word = self.params["embeddings.word"]
+        xp = array_module(word)
+        return inputs_module.prepare(self.config, xp, word.dtype, input_ids=xp.asarray(ids),
+                                     attention_mask=xp.asarray(mask))
+
     def hidden_states(self, ids, mask):
-        """last_hidden_state [B, T, D] of the encoder for padded ids/mask [B, T]."""
-        checked = inputs_module.prepare(self.config, np, self.params["embeddings.word"].dtype,
-                                        input_ids=ids, attention_mask=mask)
-        if not isinstance(self.params["embeddings.word"], np.ndarray):  # a device backend: move the inputs too
-            from ..backend import array_module
-            xp = array_module(self.params["embeddings.word"])
-            checked = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in checked.items()}
-        return model_module.forward(self.params, self.config, checked)["last_hidden_state"]  # [B, T, D]
+        """last_hidden_state [B, T, D] of the encoder for padded ids/mask [B, T] (on the parameters' backend)."""
+        return model_module.forward(self.params, self.config, self.checked_inputs(ids, mask))["last_hidden_state"]
 
     def run_batches(self, sequences, compute, batch_size=None):
         """compute(ids [B, T], mask [B, T], rows) for length-sorted batches; results in input order.

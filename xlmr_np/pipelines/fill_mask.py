@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import heads
 from .. import model as model_module
-from ..ops import activation
+from ..backend import array_module
+from ..ops import activation, linear
 from .base import Pipeline, PipelineError, as_list, check_text, host, softmax
 
 logger = logging.getLogger("xlmr_np.pipelines")
@@ -76,36 +77,31 @@ class FillMaskPipeline(Pipeline):
 
     # --- the model, at the masked positions only ---------------------------------------------------------
     def mask_probabilities(self, ids, mask, positions):
-        """Softmax over the vocabulary at each masked position, rows in order: [N, V]."""
+        """Softmax over the vocabulary at each masked position, rows in order: [N, V] (NumPy)."""
         cfg, params = self.config, self.params
-        fast = cfg.position_embedding_type == "absolute" and not cfg.is_decoder and cfg.num_hidden_layers > 0
-        rows = np.concatenate([np.full(len(p), r) for r, p in enumerate(positions)])  # [N]
-        cols = np.concatenate(positions)  # [N]
-        if not fast:  # relative positions need the query's own index: run every layer at every position
+        xp = array_module(params["embeddings.word"])
+        rows = xp.asarray(np.concatenate([np.full(len(p), r) for r, p in enumerate(positions)]))  # [N]
+        if cfg.position_embedding_type != "absolute" or cfg.is_decoder or cfg.num_hidden_layers < 1:
+            # relative positions need each query's own index, decoders a causal mask: the plain forward pass
+            cols = xp.asarray(np.concatenate(positions))  # [N]
             hidden = self.hidden_states(ids, mask)[rows, cols]  # [B, T, D] -> [N, D]
         else:
             last = cfg.num_hidden_layers - 1
-            hidden = self.hidden_states_before(ids, mask, last)  # [B, T, D] after L-1 layers
+            checked = self.checked_inputs(ids, mask)
+            if last:
+                x = model_module.forward(params, cfg.replace(num_hidden_layers=last), checked)["last_hidden_state"]
+            else:
+                x = embeddings_only(params, cfg, checked)  # [B, T, D] after the first L-1 layers
             most = max(len(p) for p in positions)
             query_pos = np.zeros((len(positions), most), dtype=np.int64)  # [B, M]; padding slots read token 0
             for r, p in enumerate(positions):
                 query_pos[r, :len(p)] = p
-            out = last_layer_at(model_module.sub(params, f"layers.{last}"), cfg, hidden, mask, query_pos)  # [B, M, D]
-            slot = np.concatenate([np.arange(len(p)) for p in positions])  # [N]
+            out = last_layer_at(model_module.sub(params, f"layers.{last}"), cfg, x, checked["attention_mask"],
+                                xp.asarray(query_pos))  # [B, M, D]
+            slot = xp.asarray(np.concatenate([np.arange(len(p)) for p in positions]))  # [N]
             hidden = out[rows, slot]  # [B, M, D] -> [N, D]
-        logits = heads.lm_head(params, cfg, hidden[None])[0]  # [1, N, D] -> [N, V]
+        logits = host(heads.lm_head(params, cfg, hidden[None])[0])  # [1, N, D] -> [N, V]
         return softmax(logits)  # [N, V], in the compute dtype (HF: float32)
-
-    def hidden_states_before(self, ids, mask, layers: int):
-        """The hidden states after the first `layers` layers [B, T, D] (the full forward with fewer layers)."""
-        from .. import inputs as inputs_module
-
-        cfg = self.config.replace(num_hidden_layers=layers) if layers else None
-        checked = inputs_module.prepare(self.config, np, self.params["embeddings.word"].dtype,
-                                        input_ids=ids, attention_mask=mask)
-        if layers == 0:
-            return embeddings_only(self.params, self.config, checked)
-        return model_module.forward(self.params, cfg, checked)["last_hidden_state"]
 
     # --- post-processing ---------------------------------------------------------------------------------
     def target_ids(self, targets):
@@ -175,15 +171,14 @@ def last_layer_at(p, cfg, x, mask, query_pos):
     Same arithmetic as model.layer, except that the queries (and so the residuals and the feed-forward) are
     taken at the wanted positions only; keys and values still see every token. Absolute positions only.
     """
+    xp = array_module(x)
     attn = model_module.sub(p, "attention")
-    batch = np.arange(x.shape[0])[:, None]  # [B, 1]
+    batch = xp.arange(x.shape[0])[:, None]  # [B, 1]
     query = x[batch, query_pos]  # [B, T, D] -> [B, M, D]
     additive = model_module.self_attention_mask(mask, x.shape[1], False, x.dtype)  # [B, 1, 1, T]
     context, _, _ = model_module.attention(attn, cfg, query, additive, kv_input=x)  # [B, M, D]
     h = model_module.residual_norm(attn, cfg, context, query)  # [B, M, D]
     ffn = model_module.sub(p, "ffn")
-    from ..ops import linear
-
     inner = activation(cfg.hidden_act)(linear(h, ffn["in.weight"], ffn["in.bias"]))  # [B, M, D] -> [B, M, F]
     return model_module.residual_norm(ffn, cfg, inner, h)  # [B, M, D]
 
