@@ -214,3 +214,78 @@ def test_pipelines_run_on_a_device_backend(name):
         warnings.simplefilter("ignore")
         got = pipe(*record["args"], **record["kwargs"])
     assert_same(got, record["expected"])
+
+
+# --- live parity: hypothesis-drawn texts through HF's pipelines and ours (when torch/transformers exist) --------
+WORDS = ("Paris Berlin Wolfgang Merkel city library maps old the of and is in lives Москва книги вечером "
+         "Kaffee Fluss über schön noticia llegó Geneva committee 2024 O'Neil e-mail, (test) self-made").split()
+
+
+def _hf_pipelines():
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    transformers.logging.set_verbosity_error()
+    if "hf" not in _PIPES:
+        slow = transformers.XLMRobertaTokenizer.from_pretrained(TOKENIZER)
+        fast = transformers.XLMRobertaTokenizerFast.from_pretrained(TOKENIZER)
+        _PIPES["hf"] = {
+            "fill-mask": transformers.pipeline("fill-mask", model=str(GOLDENS / "masked_lm"), tokenizer=slow),
+            "text-classification": transformers.pipeline("text-classification", model=str(GOLDENS / "classifier"),
+                                                         tokenizer=slow),
+            "token-classification": transformers.pipeline("token-classification", model=str(GOLDENS / "ner"),
+                                                          tokenizer=fast),
+            "question-answering": transformers.pipeline("question-answering", model=str(GOLDENS / "qa"),
+                                                        tokenizer=fast),
+        }
+    return _PIPES["hf"]
+
+
+def _live_settings():
+    hypothesis = pytest.importorskip("hypothesis")
+    return hypothesis.settings(max_examples=8, deadline=None, derandomize=True,
+                               suppress_health_check=list(hypothesis.HealthCheck))
+
+
+def test_live_fill_mask_and_classification():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    hf = _hf_pipelines()
+
+    @_live_settings()
+    @hypothesis.given(words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=12),
+                      where=st.integers(0, 12), top_k=st.integers(1, 6))
+    def check(words, where, top_k):
+        text = " ".join(words[:where] + ["<mask>"] + words[where:])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert_same(make("fill-mask", "masked_lm")(text, top_k=top_k),
+                        json.loads(json.dumps(hf["fill-mask"](text, top_k=top_k))))
+            plain = " ".join(words)
+            assert_same(make("text-classification", "classifier")(plain, top_k=None),
+                        hf["text-classification"](plain, top_k=None))
+
+    check()
+
+
+def test_live_ner_and_qa():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    hf = _hf_pipelines()
+
+    def to_plain(value):  # HF's NumPy scalars -> Python values, as the goldens store them
+        return json.loads(json.dumps(value, default=lambda v: v.item()))
+
+    @_live_settings()
+    @hypothesis.given(words=st.lists(st.sampled_from(WORDS), min_size=2, max_size=30),
+                      strategy=st.sampled_from(["none", "simple", "first", "average", "max"]),
+                      top_k=st.integers(1, 4))
+    def check(words, strategy, top_k):
+        text = " ".join(words)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert_same(make("token-classification", "ner")(text, aggregation_strategy=strategy),
+                        to_plain(hf["token-classification"](text, aggregation_strategy=strategy)))
+            kwargs = dict(question="Where is it?", context=text, top_k=top_k, max_seq_len=24, doc_stride=6)
+            assert_same(make("question-answering", "qa")(**kwargs), to_plain(hf["question-answering"](**kwargs)))
+
+    check()
