@@ -151,3 +151,24 @@ def test_entry_point_runs_as_a_module():
     assert result.returncode == 0, result.stderr
     (line,) = result.stdout.splitlines()  # not a terminal: jsonl by default
     assert_same(json.loads(line)["result"], record["expected"])  # top_k=1: [{"label", "score"}]
+
+
+DEMO = ROOT / "models" / "xlmr-demo"
+
+
+@pytest.mark.skipif(not (DEMO / "config.json").is_file(), reason="the shipped demo model (models/xlmr-demo) is absent")
+def test_default_model_serves_fill_mask_embed_tokenize(capsys, monkeypatch):
+    """Without --model the demo checkpoint is used; fill-mask on it equals HF's pipeline on the same files."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    text = "Paris is the <mask> of France."
+    code, out, err = main(capsys, monkeypatch, "fill-mask", "--format", "jsonl", text)
+    assert code == 0, err
+    hf = transformers.pipeline("fill-mask", model=str(DEMO),
+                               tokenizer=transformers.XLMRobertaTokenizer.from_pretrained(DEMO))
+    assert_same(jsonl(out)[0]["result"], json.loads(json.dumps(hf(text))))
+    for command in ("embed", "tokenize"):
+        code, out, err = main(capsys, monkeypatch, command, "--format", "jsonl", "Hello world")
+        assert code == 0, err
+    code, out, err = main(capsys, monkeypatch, "classify", "Hello world")
+    assert code == 2 and "pass --model" in err
