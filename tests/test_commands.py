@@ -71,7 +71,8 @@ def test_one_bad_line_fails_alone_with_status_1(capsys, monkeypatch):
 def test_classify_pairs_and_all_labels(capsys, monkeypatch):
     pairs = RECORDS["classify_pairs"]
     lines = "".join(f"{p['text']}\t{p['text_pair']}\n" for p in pairs["args"][0])
-    code, out, err = main(capsys, monkeypatch, "classify", "--pairs", *model("scorer"), "--format", "jsonl", stdin=lines)
+    code, out, err = main(capsys, monkeypatch, "classify", "--pairs", *model("scorer"), "--format", "jsonl",
+                          stdin=lines)
     assert code == 0, err
     assert_same([r["result"] for r in jsonl(out)], pairs["expected"])
     every = RECORDS["classify_top_k_none"]
@@ -95,8 +96,9 @@ def test_ner_qa_zero_shot_match_hf(capsys, monkeypatch):
     assert_same([r["result"] for r in jsonl(out)], RECORDS["qa_batch"]["expected"])
 
     zs = RECORDS["zero_shot_multi_label"]
-    code, out, err = main(capsys, monkeypatch, "zero-shot", *model("nli"), "--labels", ",".join(zs["kwargs"]["candidate_labels"]),
-                          "--multi-label", "--format", "jsonl", zs["args"][0])
+    labels = ",".join(zs["kwargs"]["candidate_labels"])
+    code, out, err = main(capsys, monkeypatch, "zero-shot", *model("nli"), "--labels", labels, "--multi-label",
+                          "--format", "jsonl", zs["args"][0])
     assert code == 0, err
     assert_same(jsonl(out)[0]["result"], zs["expected"])
 

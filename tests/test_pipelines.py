@@ -217,7 +217,8 @@ def test_pipelines_run_on_a_device_backend(name):
 
 
 # --- live parity: hypothesis-drawn texts through HF's pipelines and ours (when torch/transformers exist) --------
-WORDS = ("Paris Berlin Wolfgang Merkel city library maps old the of and is in lives Москва книги вечером "
+WORDS = ("Paris Berlin Wolfgang Merkel city library maps old the of and is in lives Москва книги "
+         "вечером "
          "Kaffee Fluss über schön noticia llegó Geneva committee 2024 O'Neil e-mail, (test) self-made").split()
 
 

@@ -42,7 +42,8 @@ class TokenClassificationPipeline(Pipeline):
         opts = self.options(kwargs, self.OPTIONS)
         strategy = str(opts["aggregation_strategy"]).lower()
         if strategy not in STRATEGIES:
-            raise PipelineError(f"aggregation_strategy must be one of {STRATEGIES}, got {opts['aggregation_strategy']!r}")
+            raise PipelineError(f"aggregation_strategy must be one of {STRATEGIES}, "
+                                f"got {opts['aggregation_strategy']!r}")
         ignore = ["O"] if opts["ignore_labels"] is None else list(opts["ignore_labels"])
         stride = opts["stride"]
         if stride is not None:
