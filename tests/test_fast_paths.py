@@ -145,3 +145,24 @@ def test_goldens_hold_with_one_query_row_per_block(name, dtype, monkeypatch):
     assert rows
     failed = [r for r in rows if not r.ok]
     assert not failed, "\n" + format_table(failed)
+
+
+# --- embedding rows read from the file ----------------------------------------------------------------------
+def test_take_rows_from_a_memory_mapped_file_equals_indexing(tmp_path):
+    from xlmr_np.safetensors import load_file, save_file
+
+    rng = np.random.default_rng(0)
+    tensors = {"a.bias": rng.normal(size=7).astype(np.float32), "b.weight": rng.normal(size=(50, 6)).astype(np.float32),
+               "c.weight": rng.normal(size=(30, 4)).astype(np.float64)}
+    save_file(tensors, tmp_path / "m.safetensors")
+    loaded = load_file(tmp_path / "m.safetensors")
+    assert isinstance(loaded["b.weight"].base, np.ndarray)  # a view into the map, so the pread path is taken
+    ids = np.array([[0, 29, 3, 3], [-1, 7, 0, 29]])
+    for name in ("b.weight", "c.weight"):
+        got = fast.take_rows(loaded[name], ids)
+        np.testing.assert_array_equal(got, tensors[name][ids])
+        assert got.dtype == tensors[name].dtype and got.flags.writeable
+    with pytest.raises(IndexError):
+        fast.take_rows(loaded["b.weight"], np.array([[1, 50]]))
+    plain = tensors["b.weight"]
+    np.testing.assert_array_equal(fast.take_rows(plain, ids), plain[ids])

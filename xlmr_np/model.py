@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .backend import array_module
-from .fast import activation
+from .fast import activation, take_rows
 from .ops import layer_norm, linear, softmax
 
 # Attention scores [B, H, T, S] larger than this are computed one block of query rows at a time, so that
@@ -235,10 +235,12 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
             sub(params, f"layers.{i}"), cfg, x, mask, None if head_mask is None else head_mask[i],
             cross_input, cross_mask, past, cached=use_cache or past_key_values is not None,
             keep_probs=output_attentions)
-        hidden.append(x)
-        attentions.append(probs)
+        if output_hidden_states:  # keep only what is returned: every [B, T, D] kept is memory held to the end
+            hidden.append(x)
+        attentions.append(probs)  # None unless output_attentions
         cross_attentions.append(cross_probs)
-        cache.append(entry)
+        if use_cache:
+            cache.append(entry)
         if trace is not None:
             trace[f"layers.{i}"] = x
     want_cross = output_attentions and cross_input is not None
@@ -269,7 +271,7 @@ def forward(params, cfg, inputs, past_key_values=None, past_length=0, use_cache=
     dtype = word.dtype  # the compute dtype is the parameters' dtype, as HF's self.dtype
     ids = inputs["input_ids"]
     if ids is not None:
-        token_embeds = word[ids]  # [B, T] -> [B, T, D]
+        token_embeds = take_rows(word, ids)  # [B, T] -> [B, T, D]: word[ids], touching only those rows
     else:
         token_embeds = inputs["inputs_embeds"]  # [B, T, D]
     batch, length = token_embeds.shape[:2]
