@@ -270,7 +270,7 @@ def report(info, roofline, loads, rows, phases) -> str:
              f"torch and xlmr_np's elementwise work. NumPy {info['numpy']} ({info['blas']}), torch {info['torch']} "
              f"({info['torch_blas']}), transformers {info['transformers']}, Python {info['python']}; {info['date']}.",
              "",
-             f"NumPy float32 GEMM (3072^3, median of 5): **{roofline:.1f} GFLOP/s** (the roofline below). "
+             f"NumPy float32 GEMM ({info['gemm_size']}^3, median of 5): **{roofline:.1f} GFLOP/s** (the roofline below). "
              f"Loading: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loads.items()) + ".",
              "",
              "| batch x tokens | xlmr_np tokens/s | HF eager tokens/s | HF sdpa tokens/s | xlmr_np / best HF "
@@ -306,7 +306,8 @@ def main(argv=None):
     info = machine_info(threads)
     directory = ensure_checkpoint()
     print(f"BLAS threads {threads}; measuring the GEMM roofline ...", flush=True)
-    roofline = sgemm_rate(1024 if args.quick else 3072)
+    info["gemm_size"] = 1024 if args.quick else 3072
+    roofline = sgemm_rate(info["gemm_size"])
     contestants = load_contestants(directory, threads)
     loads = {name: seconds for name, (seconds, _) in contestants.items()}
 

@@ -24,8 +24,7 @@ import numpy as np
 from . import ops
 from .backend import array_module, native_erf
 
-BLOCK_ELEMENTS = 32768  # 256 KB per float64 buffer; the ~4 live buffers of a block fit in L2 (1-2 MB)
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+BLOCK_ELEMENTS = 32768  # 256 KB per float64 buffer; a block's 4 buffers fit in L2 (1-2 MB)
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -65,16 +64,38 @@ def gelu(x, out=None):
     blocks = -(-flat_x.size // BLOCK_ELEMENTS)
 
     def run(first, last):
+        u, t, num, den = xp.empty((4, BLOCK_ELEMENTS), dtype=xp.float64)  # this thread's float64 scratch
         for start in range(first * BLOCK_ELEMENTS, min(last * BLOCK_ELEMENTS, flat_x.size), BLOCK_ELEMENTS):
             x_block = flat_x[start:start + BLOCK_ELEMENTS]
-            u = xp.multiply(x_block, _INV_SQRT2, dtype=xp.float64)  # x / sqrt 2, widened to float64
-            phi = ops.erf_rational_(u)  # erf(x / sqrt 2), in place
-            phi *= 0.5
-            phi += 0.5  # Phi(x) = (1 + erf(x / sqrt 2)) / 2
-            xp.multiply(x_block, phi, out=flat_out[start:start + BLOCK_ELEMENTS], casting="same_kind")
+            n = x_block.size
+            u_, t_, num_, den_ = u[:n], t[:n], num[:n], den[:n]
+            xp.clip(x_block, -_PHI_CLIP, _PHI_CLIP, out=u_)  # widened to float64
+            xp.multiply(u_, u_, out=t_)
+            _horner(_PHI_P, t_, num_)
+            _horner(_PHI_Q, t_, den_)
+            num_ /= den_
+            num_ *= u_
+            num_ += 0.5  # Phi(x) = 1/2 + x P(x^2) / Q(x^2)
+            xp.multiply(x_block, num_, out=flat_out[start:start + n], casting="same_kind")
 
     parallel_rows(run, blocks)
     return out
+
+
+# Phi(x) = (1 + erf(x / sqrt 2)) / 2 = 1/2 + x P(x^2) / Q(x^2): ops.erf's rational function with x / sqrt 2
+# substituted and the 1/2 folded in (P_k / (2 sqrt 2 2^k), Q_k / 2^k). The same function, so the same error.
+_PHI_P = tuple(c / (2 * math.sqrt(2.0) * 2.0 ** k) for k, c in enumerate(ops._ERF_P))
+_PHI_Q = tuple(c / 2.0 ** k for k, c in enumerate(ops._ERF_Q))
+_PHI_CLIP = ops._ERF_CLIP * math.sqrt(2.0)
+
+
+def _horner(coefficients, t, out):
+    """out = c0 + c1 t + c2 t^2 + ..., evaluated from the highest power down, in place in `out`."""
+    array_module(t).multiply(t, coefficients[-1], out=out)
+    for c in coefficients[-2:0:-1]:
+        out += c
+        out *= t
+    out += coefficients[0]
 
 
 def take_rows(matrix, ids):

@@ -202,7 +202,8 @@ def activation(name: str):
 # --- linear algebra ---------------------------------------------------------------------------------------
 def linear(x, weight, bias=None):
     """x W^T + b with W stored [out, in] as in the checkpoint: [..., in] -> [..., out]."""
-    y = x @ weight.T
+    rows = x.reshape(-1, x.shape[-1])  # [..., in] -> [N, in]: one GEMM (matmul would run one per leading index)
+    y = (rows @ weight.T).reshape(x.shape[:-1] + weight.shape[:1])  # [N, out] -> [..., out]
     if bias is not None:
         y += bias
     return y
