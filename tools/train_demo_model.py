@@ -166,7 +166,7 @@ def stage_tokenizer(args):
 def hf_tokenizer(workdir):
     from transformers import XLMRobertaTokenizer
 
-    return XLMRobertaTokenizer(vocab_file=os.path.join(workdir, "spm.model"))
+    return XLMRobertaTokenizer(vocab_file=os.path.join(workdir, "spm.model"), model_max_length=MAX_TOKENS)
 
 
 def stage_encode(args):
@@ -311,7 +311,7 @@ def stage_train(args):
         optim.load_state_dict(state["optim"])
         step, log, elapsed_before = state["step"], state["log"], state["elapsed"]
         print(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained)", flush=True)
-    warmup = max(1, int(args.warmup_frac * args.total_steps))
+    warmup = max(1, int(args.warmup_frac * (args.total_steps - args.restart_at)))
     t_start, t_ckpt = time.time(), time.time()
     epoch_batches, epoch = None, -1
     window_loss, window_tokens, window_n = 0.0, 0, 0
@@ -342,7 +342,7 @@ def stage_train(args):
             step += 1
             continue
         for group in optim.param_groups:
-            group["lr"] = lr_at(step, args.total_steps, args.lr, warmup)
+            group["lr"] = lr_at(step - args.restart_at, args.total_steps - args.restart_at, args.lr, warmup)
         loss, _, _ = mlm_loss(model, inputs, labels, (ids != 1).long())
         optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -543,6 +543,8 @@ def main():
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--restart-at", type=int, default=0,
+                   help="start a new warmup + linear decay at this step (to continue a finished run)")
     p.add_argument("--fill-mask-cases", type=int, default=1000)
     args = p.parse_args()
     stages = {"corpus": stage_corpus, "tokenizer": stage_tokenizer, "encode": stage_encode,
