@@ -270,8 +270,8 @@ def report(info, roofline, loads, rows, phases) -> str:
              f"torch and xlmr_np's elementwise work. NumPy {info['numpy']} ({info['blas']}), torch {info['torch']} "
              f"({info['torch_blas']}), transformers {info['transformers']}, Python {info['python']}; {info['date']}.",
              "",
-             f"NumPy float32 GEMM ({info['gemm_size']}^3, median of 5): **{roofline:.1f} GFLOP/s** (the roofline below). "
-             f"Loading: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loads.items()) + ".",
+             f"NumPy float32 GEMM ({info['gemm_size']}^3, median of 5): **{roofline:.1f} GFLOP/s** "
+             f"(the roofline below). Loading: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loads.items()) + ".",
              "",
              "| batch x tokens | xlmr_np tokens/s | HF eager tokens/s | HF sdpa tokens/s | xlmr_np / best HF "
              "| xlmr_np GFLOP/s | % of GEMM roofline |",

@@ -6,6 +6,7 @@ GEMMs around it use every core. Here the same arithmetic runs
 - on blocks of ~32 K elements, so that the thirty passes read and write the 2 MB L2 cache, not DRAM;
 - with `out=` into the block's own buffers, so no full-size temporaries are allocated;
 - on several threads, one contiguous share of the rows each (NumPy releases the GIL inside ufunc loops).
+Softmax and LayerNorm work row by row, so they are only shared between threads, each row computed as before.
 float64 arrays, and CuPy (which has its own erf and parallel kernels), take the plain ops.py path. The numbers agree
 with ops.gelu to float32 rounding (it rounds once where ops.gelu rounds after each step); tests/test_fast_paths.py
 checks both against float64.
@@ -96,6 +97,30 @@ def _horner(coefficients, t, out):
         out += c
         out *= t
     out += coefficients[0]
+
+
+def _rowwise(plain, x, out, *args):
+    """plain(rows, *args, out=rows_out) on threads' shares of x's rows (last axis = one row); returns out.
+
+    Each row is computed exactly as in one call of `plain` on the whole array, so the bits are the same.
+    """
+    xp = array_module(x)
+    out = xp.empty_like(x) if out is None else out
+    if xp is not np or not (x.flags.c_contiguous and out.flags.c_contiguous) or x.size < 4 * BLOCK_ELEMENTS:
+        return plain(x, *args, out=out)
+    rows, rows_out = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])  # [..., D] -> [N, D], views
+    parallel_rows(lambda first, last: plain(rows[first:last], *args, out=rows_out[first:last]), rows.shape[0])
+    return out
+
+
+def softmax(x, out=None):
+    """ops.softmax over the last axis, with the rows shared between threads; `out` may be x itself."""
+    return _rowwise(lambda rows, out: ops.softmax(rows, axis=-1, out=out), x, out)
+
+
+def layer_norm(x, weight, bias, eps, out=None):
+    """ops.layer_norm, with the rows shared between threads; `out` may be x itself."""
+    return _rowwise(ops.layer_norm, x, out, weight, bias, eps)
 
 
 def take_rows(matrix, ids):

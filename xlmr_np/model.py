@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 
 from .backend import array_module
-from .fast import activation, take_rows
-from .ops import layer_norm, linear, softmax
+from .fast import activation, layer_norm, softmax, take_rows
+from .ops import linear
 
 # Attention scores [B, H, T, S] larger than this are computed one block of query rows at a time, so that
 # memory grows linearly in T (8,194 positions would need 3 GB per layer at batch 1). The blocks give the
@@ -50,7 +50,7 @@ def embeddings(params, cfg, token_embeds, token_type_ids, position_ids):
     x = token_embeds + params["embeddings.token_type"][token_type_ids]  # [B, T, D]
     if cfg.position_embedding_type == "absolute":
         x += params["embeddings.position"][position_ids]  # [B, T, D]
-    return layer_norm(x, params["embeddings.norm.weight"], params["embeddings.norm.bias"], cfg.layer_norm_eps)
+    return layer_norm(x, params["embeddings.norm.weight"], params["embeddings.norm.bias"], cfg.layer_norm_eps, out=x)
 
 
 # --- masks ------------------------------------------------------------------------------------------------
@@ -126,15 +126,17 @@ def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=F
     The arithmetic runs in place on the one [B, H, T, S] scores array, in HF's order (eager attention).
     q may be a block of query rows starting at `first_query`; mask is [B, 1, T|1, S] for all of them.
     """
-    scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, Dh] @ [B, H, Dh, S] -> [B, H, T, S]
     if relative:
+        scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, Dh] @ [B, H, Dh, S] -> [B, H, T, S]
         scores += relative_position_scores(p, cfg, q, k, cached, first_query)
-    scores /= math.sqrt(cfg.head_dim)  # HF scales after adding the relative scores
+        scores /= math.sqrt(cfg.head_dim)  # HF scales after adding the relative scores
+    else:  # scaling the T x Dh queries costs less than scaling the T x S scores; the same bits when Dh = 4^n
+        scores = (q * (1.0 / math.sqrt(cfg.head_dim))) @ k.transpose(0, 1, 3, 2)  # [B, H, T, S]
     if mask is not None:
         if mask.shape[2] > 1:
             mask = mask[:, :, first_query:first_query + q.shape[2]]  # this block's query rows
         scores += mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
-    probs = softmax(scores, axis=-1, out=scores)  # [B, H, T, S]
+    probs = softmax(scores, out=scores)  # [B, H, T, S], over the keys
     if head_mask is not None:
         probs *= head_mask[None, :, None, None]  # [H] -> [1, H, 1, 1]; scales what is returned, too
     return probs
@@ -146,7 +148,8 @@ def query_block_rows(cfg, q, k, relative: bool, budget: int = None) -> int:
     keys = k.shape[2]
     per_row = q.itemsize * keys * (batch * heads + (cfg.head_dim if relative else 0))  # scores + distance table
     budget = ATTENTION_BLOCK_BYTES if budget is None else budget
-    return max(1, min(length, budget // per_row))
+    blocks = -(-length // max(1, budget // per_row))  # ceil(T / the most rows the budget allows)
+    return -(-length // blocks)  # that many blocks of equal size (no small last block)
 
 
 def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, cached=False, relative=False,
@@ -193,7 +196,7 @@ def residual_norm(p, cfg, update, residual):
     """LayerNorm(dense(update) + residual): the post-LN "output" block after attention and after the FFN."""
     out = linear(update, p["out.weight"], p["out.bias"])  # [B, T, F|D] -> [B, T, D]
     out += residual
-    return layer_norm(out, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps)
+    return layer_norm(out, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps, out=out)
 
 
 def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, cached=False,
@@ -283,7 +286,11 @@ def forward(params, cfg, inputs, past_key_values=None, past_length=0, use_cache=
     x = embeddings(params, cfg, token_embeds, inputs["token_type_ids"], position_ids)  # [B, T, D]
     if trace is not None:
         trace["embeddings"] = x
-    mask = self_attention_mask(inputs["attention_mask"], length, cfg.is_decoder, dtype)  # [B, 1, T|1, S]
+    keep = inputs["attention_mask"]
+    if not cfg.is_decoder and keep.ndim == 2 and bool(array_module(keep).all(keep == 1)):
+        mask = None  # nothing is masked: adding the all-zero mask to every score would change no bit
+    else:
+        mask = self_attention_mask(keep, length, cfg.is_decoder, dtype)  # [B, 1, T|1, S]
     cross_input = inputs["encoder_hidden_states"]
     cross_mask = None if cross_input is None else cross_attention_mask(inputs["encoder_attention_mask"], dtype)
     out = encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values, use_cache, output_attentions, output_hidden_states, trace)

@@ -209,14 +209,15 @@ def linear(x, weight, bias=None):
     return y
 
 
-def layer_norm(x, weight, bias, eps):
+def layer_norm(x, weight, bias, eps, out=None):
     """LayerNorm over the last axis with the biased variance (torch.nn.LayerNorm).
 
-    The result is `centered`, updated in place: each full-size temporary would be one more pass over memory.
+    The result is `centered` (or `out`, which may be x), updated in place: each full-size temporary would be
+    one more pass over memory.
     """
     xp = array_module(x)
     mean = x.mean(axis=-1, keepdims=True)  # [..., D] -> [..., 1]
-    centered = x - mean
+    centered = xp.subtract(x, mean, out=out)
     variance = (centered * centered).mean(axis=-1, keepdims=True)  # [..., D] -> [..., 1]
     centered /= xp.sqrt(variance + eps)
     centered *= weight
