@@ -206,6 +206,11 @@ def load_contestants(directory: Path, threads: int) -> dict:
     return contestants
 
 
+# Pause before each timed call: after a call, OpenBLAS's idle threads spin for up to ~0.1 s (and OpenMP's for a
+# while) before sleeping, which would slow down whichever library runs next on the same cores.
+SETTLE_SECONDS = 0.25
+
+
 def time_alternating(contestants: dict, ids: np.ndarray, repeats: int) -> dict:
     """name -> list of seconds per forward; one warm-up each, then rounds in a rotating order."""
     names = list(contestants)
@@ -214,6 +219,7 @@ def time_alternating(contestants: dict, ids: np.ndarray, repeats: int) -> dict:
     times = {name: [] for name in names}
     for round_ in range(repeats):
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             contestants[name][1](ids)
             times[name].append(time.perf_counter() - start)
@@ -253,6 +259,7 @@ def phase_times(call, ids, repeats: int) -> dict:
         for name, function in patched.items():
             setattr(model, name, function)
         for _ in range(repeats):
+            time.sleep(SETTLE_SECONDS)
             spent.clear()
             start = time.perf_counter()
             call(ids)
