@@ -240,7 +240,12 @@ class XLMRobertaTokenizer:
         if os.path.isfile(directory) and directory.endswith(".model"):
             return cls(directory, **kwargs)
         if not os.path.isdir(directory):
-            raise FileNotFoundError(f"tokenizer directory not found: {directory!r}")
+            from .weight_files import CheckpointError, resolve_model_dir
+
+            try:  # a hub id such as "FacebookAI/xlm-roberta-base" found in the local Hugging Face cache
+                directory = os.fspath(resolve_model_dir(directory))
+            except CheckpointError as err:
+                raise FileNotFoundError(f"tokenizer directory not found: {pretrained_path!r} ({err})") from None
         vocab_file = os.path.join(directory, VOCAB_FILE)
         if not os.path.isfile(vocab_file):
             if os.path.isfile(os.path.join(directory, "tokenizer.json")):
