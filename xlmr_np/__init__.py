@@ -13,13 +13,12 @@ from .modeling import (XLMRobertaForCausalLM, XLMRobertaForMaskedLM, XLMRobertaF
                        XLMRobertaForQuestionAnswering, XLMRobertaForSequenceClassification,
                        XLMRobertaForTokenClassification, XLMRobertaModel, XLMRobertaPreTrainedModel)
 
-try:  # the tokenizer needs the sentencepiece package (a runtime dependency)
-    from .tokenizer import XLMRobertaTokenizer
-except ImportError:  # pragma: no cover - only while the tokenizer module is missing
-    pass
+from .pipelines import pipeline
+
+from .tokenizer import XLMRobertaTokenizer
 
 __all__ = [
     "XLMRobertaConfig", "XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForCausalLM",
     "XLMRobertaForSequenceClassification", "XLMRobertaForMultipleChoice", "XLMRobertaForTokenClassification",
-    "XLMRobertaForQuestionAnswering", "XLMRobertaPreTrainedModel", "XLMRobertaTokenizer", "__version__",
+    "XLMRobertaForQuestionAnswering", "XLMRobertaPreTrainedModel", "XLMRobertaTokenizer", "pipeline", "__version__",
 ]
