@@ -111,9 +111,11 @@ def _task_parser(subparsers, name, help_text, input_help, model_only=True):
 
 # --- plumbing ---------------------------------------------------------------------------------------------------
 def default_model() -> Path:
-    """The shipped demo model: models/xlmr-demo beside the package (source checkout) or inside it."""
+    """The shipped demo model: models/xlmr-demo beside the package (source checkout or editable install), or
+    <prefix>/share/xlmr_np/models/xlmr-demo where a regular `pip install` puts it (setup.cfg data_files)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "models" / DEMO_MODEL, here / "models" / DEMO_MODEL):
+    installed = Path(sys.prefix) / "share" / "xlmr_np" / "models" / DEMO_MODEL
+    for candidate in (here.parent / "models" / DEMO_MODEL, here / "models" / DEMO_MODEL, installed):
         if (candidate / "config.json").is_file():
             return candidate
     raise UsageError(f"no --model given and the demo model is not installed (looked for models/{DEMO_MODEL}); "
