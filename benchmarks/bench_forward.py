@@ -273,8 +273,8 @@ def phase_times(call, ids, repeats: int) -> dict:
 
 # --- report -----------------------------------------------------------------------------------------------
 def report(info, roofline, loads, rows, phases) -> str:
-    lines = [f"Machine: {info['cpu']}, {info['cores']} cores; {info['threads']} threads for NumPy's BLAS, "
-             f"torch and xlmr_np's elementwise work. NumPy {info['numpy']} ({info['blas']}), torch {info['torch']} "
+    lines = [f"Machine: {info['cpu']}, {info['cores']} cores; {info['threads']} threads for NumPy's BLAS "
+             f"and for torch. NumPy {info['numpy']} ({info['blas']}), torch {info['torch']} "
              f"({info['torch_blas']}), transformers {info['transformers']}, Python {info['python']}; {info['date']}.",
              "",
              f"NumPy float32 GEMM ({info['gemm_size']}^3, median of 5): **{roofline:.1f} GFLOP/s** "

@@ -1,5 +1,5 @@
-"""Every faster path equals the plain one: float32 erf, blocked GELU, threaded softmax/LayerNorm, embedding rows
-read from the file, and attention in query blocks.
+"""Every faster path equals the plain one: the float32 erf, the blocked GELU, embedding rows read from the file,
+and attention in query blocks.
 
 References are independent of the code under test: math.erf (closed-form GELU in float64) and the stored
 Hugging Face goldens (reference_outputs/, made by tools/make_reference_outputs.py with transformers 4.57.6).
@@ -45,10 +45,9 @@ def test_blocked_gelu_agrees_with_plain_gelu_in_float32():
     assert np.all(np.abs(blocked - plain) <= 4 * ULP32 * np.abs(plain) + 2 * ULP32 * np.abs(x))
 
 
-def test_blocked_gelu_same_bits_for_any_thread_count_block_size_and_in_place(monkeypatch):
+def test_blocked_gelu_same_bits_for_any_block_size_and_in_place(monkeypatch):
     x = np.random.default_rng(1).standard_normal((3, 100_003)).astype(np.float32)
     one = fast.gelu(x)
-    monkeypatch.setenv("XLMR_NP_NUM_THREADS", "3")
     monkeypatch.setattr(fast, "BLOCK_ELEMENTS", 1000)
     np.testing.assert_array_equal(fast.gelu(x), one)
     y = x.copy()
@@ -56,29 +55,14 @@ def test_blocked_gelu_same_bits_for_any_thread_count_block_size_and_in_place(mon
     np.testing.assert_array_equal(y, one)
 
 
+def test_blocked_gelu_of_an_empty_array():
+    assert fast.gelu(np.zeros((2, 0), np.float32)).shape == (2, 0)
+
+
 @pytest.mark.parametrize("x", [np.linspace(-4, 4, 101), np.linspace(-4, 4, 202).astype(np.float32)[::2]],
                          ids=["float64", "non-contiguous"])
 def test_gelu_falls_back_to_the_plain_formula(x):
     np.testing.assert_array_equal(fast.gelu(x), ops.gelu(x))
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_threaded_softmax_and_layer_norm_give_the_same_bits(dtype, monkeypatch):
-    rng = np.random.default_rng(2)
-    x = (rng.normal(size=(3, 4, 97, 1001)) * 5).astype(dtype)
-    scores = x.copy()
-    scores[0, 0, 0] = np.finfo(dtype).min  # a fully masked row
-    w, b = rng.normal(size=1001).astype(dtype), rng.normal(size=1001).astype(dtype)
-    plain_softmax, plain_norm = ops.softmax(scores), ops.layer_norm(x, w, b, 1e-5)
-    monkeypatch.setenv("XLMR_NP_NUM_THREADS", "3")
-    np.testing.assert_array_equal(fast.softmax(scores), plain_softmax)
-    np.testing.assert_array_equal(fast.layer_norm(x, w, b, 1e-5), plain_norm)
-    y = scores.copy()
-    assert fast.softmax(y, out=y) is y
-    np.testing.assert_array_equal(y, plain_softmax)
-    y = x.copy()
-    assert fast.layer_norm(y, w, b, 1e-5, out=y) is y
-    np.testing.assert_array_equal(y, plain_norm)
 
 
 def test_fast_activation_swaps_only_the_exact_gelu():

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 
 from .backend import array_module
-from .fast import activation, layer_norm, softmax, take_rows
-from .ops import linear
+from .fast import activation, take_rows
+from .ops import layer_norm, linear, softmax
 
 # Attention scores [B, H, T, S] larger than this are computed one block of query rows at a time, so that
 # memory grows linearly in T (8,194 positions would need 3 GB per layer at batch 1). The blocks give the
@@ -136,7 +136,7 @@ def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=F
         if mask.shape[2] > 1:
             mask = mask[:, :, first_query:first_query + q.shape[2]]  # this block's query rows
         scores += mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
-    probs = softmax(scores, out=scores)  # [B, H, T, S], over the keys
+    probs = softmax(scores, axis=-1, out=scores)  # [B, H, T, S]
     if head_mask is not None:
         probs *= head_mask[None, :, None, None]  # [H] -> [1, H, 1, 1]; scales what is returned, too
     return probs
