@@ -162,6 +162,20 @@ def sgemm_rate(size: int, repeats: int = 5) -> float:
     return 2 * size ** 3 / statistics.median(times) / 1e9
 
 
+def torch_sgemm_rate(size: int, repeats: int = 5) -> float:
+    """The same product with torch.mm (MKL), for comparison: is NumPy's BLAS the faster one here?"""
+    import torch
+
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
 def forward_flops(cfg: dict, batch: int, tokens: int) -> float:
     """Matrix-product FLOPs of one XLMRobertaModel forward (2 per multiply-add; elementwise work not counted)."""
     d, f, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
@@ -278,7 +292,8 @@ def report(info, roofline, loads, rows, phases) -> str:
              f"({info['torch_blas']}), transformers {info['transformers']}, Python {info['python']}; {info['date']}.",
              "",
              f"NumPy float32 GEMM ({info['gemm_size']}^3, median of 5): **{roofline:.1f} GFLOP/s** "
-             f"(the roofline below). Loading: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loads.items()) + ".",
+             f"(the roofline below); torch.mm on the same: {info['torch_gemm_gflops']:.1f} GFLOP/s. Loading: "
+             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loads.items()) + ".",
              "",
              "| batch x tokens | xlmr_np tokens/s | HF eager tokens/s | HF sdpa tokens/s | xlmr_np / best HF "
              "| xlmr_np GFLOP/s | % of GEMM roofline |",
@@ -315,7 +330,8 @@ def main(argv=None):
     print(f"BLAS threads {threads}; measuring the GEMM roofline ...", flush=True)
     info["gemm_size"] = 1024 if args.quick else 3072
     roofline = sgemm_rate(info["gemm_size"])
-    contestants = load_contestants(directory, threads)
+    contestants = load_contestants(directory, threads)  # sets torch's threads
+    info["torch_gemm_gflops"] = torch_sgemm_rate(info["gemm_size"])
     loads = {name: seconds for name, (seconds, _) in contestants.items()}
 
     check = input_ids(1, 128, BASE_CONFIG["vocab_size"], seed=1)
