@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xlmr_np.verify import ABSOLUTE, SCALED, find_cases, tolerance_for  # noqa: F401  (re-exported for tests)
+from xlmr_np.verify import find_cases, tolerance_for  # noqa: F401  (tolerance_for is re-exported for tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "reference_outputs" / "cases"
@@ -18,11 +18,3 @@ def case_dir(name: str) -> Path:
         pytest.fail(f"golden case {name} is missing: run python tools/make_reference_outputs.py")
     return path
 
-
-def has_torch() -> bool:
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -187,7 +187,7 @@ def classify_offset_difference(sp, text, ours, theirs, fast_normalizer=None):
         return "leading_whitespace"  # fast counts whitespace before a text piece's first token, spm does not
     if b == d and a < c and blank(text[a:c]):
         return "whitespace_run"  # fast's ▁ for a run of spaces covers only the last one, spm's the run
-    lo, hi = min(a, c), max(b, d)
+    hi = max(b, d)
     changed = any(sp.normalize(ch) not in (ch, "\u2581" + ch) for ch in text[:hi])
     if fast_normalizer is not None:
         changed = changed or any(fast_normalizer.normalize_str(ch) != ch for ch in text[:hi])

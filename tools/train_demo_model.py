@@ -28,7 +28,6 @@ import gettext
 import hashlib
 import html
 import json
-import math
 import os
 import re
 import time

@@ -41,10 +41,6 @@ def array_module(*arrays: Any):
     return np
 
 
-def is_numpy(xp) -> bool:
-    return xp is np
-
-
 def to_numpy(array: Any) -> np.ndarray:
     """Explicit device-to-host copy (CuPy's `asnumpy`); NumPy arrays pass through."""
     if array is None or isinstance(array, np.ndarray) and type(array) is np.ndarray:

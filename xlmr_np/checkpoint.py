@@ -65,7 +65,7 @@ class WeightsError(ValueError):
 
 def key_table(cfg, head: str | None, pooler: bool) -> dict:
     """HF key (no prefix) -> (our name, expected shape) for this config and head."""
-    d, f, heads = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads
+    d, f = cfg.hidden_size, cfg.intermediate_size
     shapes = {
         "embeddings.word": (cfg.vocab_size, d), "embeddings.position": (cfg.max_position_embeddings, d),
         "embeddings.token_type": (cfg.type_vocab_size, d), "pooler.weight": (d, d),
