@@ -1,0 +1,219 @@
+"""The encoder on several threads (xlmr_np/parallel.py) equals model.encoder and Hugging Face's goldens.
+
+The threaded path normally runs only for inputs of at least parallel.MIN_ELEMENTS hidden-state values; these
+tests lower that to 0 so the small golden checkpoints take it, and count the calls to make sure they did.
+References: the stored goldens (tools/make_reference_outputs.py, transformers 4.57.6) and model.encoder.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import case_dir
+from xlmr_np import XLMRobertaModel, model, parallel
+from xlmr_np.config import XLMRobertaConfig
+from xlmr_np.verify import format_table, run_case
+
+pytestmark = pytest.mark.skipif(parallel._openblas() is None,
+                                reason="numpy's BLAS is not OpenBLAS: the threaded path is never taken")
+
+CASES = sorted(p.name for p in (case_dir("model_base").parent).iterdir() if (p / "case.json").exists())
+# cases whose forwards use a cache (decoders do by default: use_cache=True) or cross-attention, which always take
+# model.encoder
+PLAIN_ONLY = {"cache_cross_attention", "cache_decoder", "cache_padded", "causal_lm", "decoder_cross_attention",
+              "generate_greedy"}
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    """Every forward that may take the threaded path does; returns the list of (threads, B, T) it ran."""
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 0)
+    calls = []
+    run = parallel._run
+
+    def counted(team, params, cfg, x, *args):
+        calls.append((team.size,) + x.shape[:2])
+        return run(team, params, cfg, x, *args)
+
+    monkeypatch.setattr(parallel, "_run", counted)
+    return calls
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", CASES)
+def test_goldens_hold_on_the_threaded_path(name, dtype, threads, threaded, monkeypatch):
+    monkeypatch.setenv("XLMR_NP_THREADS", threads)
+    rows = run_case(case_dir(name), dtype)
+    assert rows
+    failed = [r for r in rows if not r.ok]
+    assert not failed, "\n" + format_table(failed)
+    if name not in PLAIN_ONLY:
+        assert threaded and all(size == min(int(threads), 4) for size, _, _ in threaded), threaded
+
+
+def _random_model(position="absolute", decoder=False, heads=6, seed=0, dtype="float64"):
+    cfg = XLMRobertaConfig(vocab_size=50, hidden_size=24, num_attention_heads=heads, num_hidden_layers=3,
+                           intermediate_size=40, max_position_embeddings=40, position_embedding_type=position,
+                           is_decoder=decoder)
+    rng = np.random.default_rng(seed)
+    params = {}
+    for i in range(3):
+        for name in ("query", "key", "value", "out"):
+            params[f"layers.{i}.attention.{name}.weight"] = rng.normal(0, 0.3, (24, 24))
+            params[f"layers.{i}.attention.{name}.bias"] = rng.normal(0, 0.3, 24)
+        params[f"layers.{i}.attention.distance"] = rng.normal(0, 0.3, (79, 24 // heads))
+        params[f"layers.{i}.ffn.in.weight"] = rng.normal(0, 0.3, (40, 24))
+        params[f"layers.{i}.ffn.in.bias"] = rng.normal(0, 0.3, 40)
+        params[f"layers.{i}.ffn.out.weight"] = rng.normal(0, 0.3, (24, 40))
+        params[f"layers.{i}.ffn.out.bias"] = rng.normal(0, 0.3, 24)
+        for block in ("attention", "ffn"):
+            params[f"layers.{i}.{block}.norm.weight"] = rng.normal(1, 0.3, 24)
+            params[f"layers.{i}.{block}.norm.bias"] = rng.normal(0, 0.3, 24)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    x = rng.normal(size=(3, 11, 24)).astype(dtype)
+    keep = (rng.random((3, 11)) > 0.25).astype(np.int64)
+    keep[:, 0] = 1
+    mask = model.self_attention_mask(keep, 11, decoder, np.dtype(dtype))
+    head_mask = rng.choice([0.0, 0.5, 1.0, 2.0], size=(3, heads)).astype(dtype)
+    return params, cfg, x, mask, head_mask
+
+
+@pytest.mark.parametrize("threads", ["2", "3", "4", "7"])
+@pytest.mark.parametrize("position", ["absolute", "relative_key", "relative_key_query"])
+@pytest.mark.parametrize("decoder", [False, True])
+def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, decoder, monkeypatch):
+    monkeypatch.setenv("XLMR_NP_THREADS", threads)  # 4 and 7 threads for 6 heads: uneven and capped shares
+    params, cfg, x, mask, head_mask = _random_model(position, decoder)
+    x_before = x.copy()
+    trace_plain, trace_threaded = {}, {}
+    plain = model.encoder(params, cfg, x, mask, head_mask, output_attentions=True, output_hidden_states=True,
+                          trace=trace_plain)
+    threaded = parallel.encoder(params, cfg, x, mask, head_mask, output_attentions=True, output_hidden_states=True,
+                                trace=trace_threaded)
+    for key in ("hidden_states", "attentions"):
+        assert len(threaded[key]) == len(plain[key])
+        for got, expected in zip(threaded[key], plain[key]):
+            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(threaded["last_hidden_state"], plain["last_hidden_state"], rtol=1e-13, atol=1e-13)
+    assert trace_threaded.keys() == trace_plain.keys()
+    bare = parallel.encoder(params, cfg, x, mask, head_mask)  # nothing but the last state kept: two buffers in turn
+    assert bare["hidden_states"] is None and bare["attentions"] is None and bare["past_key_values"] is None
+    np.testing.assert_allclose(bare["last_hidden_state"], plain["last_hidden_state"], rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(x, x_before)  # the input is never a buffer
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+@pytest.mark.parametrize("position", ["absolute", "relative_key_query"])
+def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, position, monkeypatch):
+    """float32 sums in a different order give different roundings; neither path may be less accurate: both are
+    measured against the float64 result."""
+    monkeypatch.setenv("XLMR_NP_THREADS", threads)
+    params, cfg, x, mask, head_mask = _random_model(position)
+    exact = model.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
+    params32 = {k: v.astype(np.float32) for k, v in params.items()}
+    args = (params32, cfg, x.astype(np.float32), mask.astype(np.float32), head_mask.astype(np.float32))
+    plain, threaded = model.encoder(*args), parallel.encoder(*args)
+    assert threaded["last_hidden_state"].dtype == np.float32
+    plain_error = np.abs(plain["last_hidden_state"] - exact).max()
+    threaded_error = np.abs(threaded["last_hidden_state"] - exact).max()
+    assert plain_error < 1e-5  # float32 rounding, not a bug
+    assert threaded_error <= 2 * plain_error, (threaded_error, plain_error)
+
+
+def test_blocked_attention_on_the_threaded_path(monkeypatch):
+    monkeypatch.setenv("XLMR_NP_THREADS", "2")
+    params, cfg, x, mask, head_mask = _random_model("relative_key_query")
+    expected = model.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
+    monkeypatch.setattr(model, "ATTENTION_BLOCK_BYTES", 1)  # one query row per block in every thread
+    got = parallel.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_an_error_in_a_helper_thread_is_raised_and_nothing_hangs(monkeypatch):
+    monkeypatch.setenv("XLMR_NP_THREADS", "2")
+    params, cfg, x, mask, _ = _random_model()
+    blas_threads = parallel._openblas().get()
+    broken = dict(params)
+    broken["layers.1.ffn.in.weight"] = broken["layers.1.ffn.in.weight"][:, :5]  # wrong shape: matmul fails
+    with pytest.raises(ValueError, match="matmul"):
+        parallel.encoder(broken, cfg, x, mask)
+    assert parallel._openblas().get() == blas_threads  # restored after the error
+    # the same team runs the next forward normally
+    np.testing.assert_allclose(parallel.encoder(params, cfg, x, mask)["last_hidden_state"],
+                               model.encoder(params, cfg, x, mask)["last_hidden_state"], rtol=1e-13, atol=1e-13)
+
+
+def test_openblas_thread_count_is_restored():
+    params, cfg, x, mask, _ = _random_model()
+    blas = parallel._openblas()
+    before = blas.get()
+    seen = []
+    run = parallel._run
+
+    def spy(*args):
+        seen.append(blas.get())  # inside: one BLAS thread per stream
+        return run(*args)
+
+    parallel._run = spy
+    try:
+        parallel.encoder(params, cfg, x, mask)
+    finally:
+        parallel._run = run
+    assert seen == [1] and blas.get() == before
+
+
+def test_a_second_caller_meanwhile_takes_the_plain_path(monkeypatch):
+    params, cfg, x, mask, _ = _random_model()
+    expected = model.encoder(params, cfg, x, mask)["last_hidden_state"]
+    assert parallel._LOCK.acquire()  # as if another thread were in a threaded forward
+    try:
+        calls = []
+        monkeypatch.setattr(parallel, "_run", lambda *a: calls.append(a))
+        got = parallel.encoder(params, cfg, x, mask)["last_hidden_state"]
+    finally:
+        parallel._LOCK.release()
+    assert calls == []
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_concurrent_forwards_from_user_threads_are_all_right(threaded, monkeypatch):
+    monkeypatch.setenv("XLMR_NP_THREADS", "2")
+    m = XLMRobertaModel.from_pretrained(case_dir("model_base"), dtype="float64")
+    ids = np.random.default_rng(0).integers(3, m.config.vocab_size, (4, 9))
+    expected = m(input_ids=ids).last_hidden_state
+    results = [None] * 6
+
+    def work(i):
+        results[i] = m(input_ids=ids).last_hidden_state
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for got in results:
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_when_the_threaded_path_applies(monkeypatch):
+    x = np.zeros((2, 128, 768), np.float32)
+    monkeypatch.setenv("XLMR_NP_THREADS", "2")
+    assert parallel.applies(x)
+    assert not parallel.applies(x, cross_input=x) and not parallel.applies(x, use_cache=True)
+    assert not parallel.applies(x, past_key_values=((x, x),))
+    assert not parallel.applies(x[:, :2, :100])  # too small to pay for the threads
+    assert not parallel.applies(np.ma.masked_array(x))  # not a plain ndarray
+    monkeypatch.setenv("XLMR_NP_THREADS", "1")
+    assert not parallel.applies(x)
+    monkeypatch.setenv("XLMR_NP_THREADS", "two")
+    with pytest.raises(ValueError, match="XLMR_NP_THREADS"):
+        parallel.applies(x)
+
+
+def test_a_forked_child_gets_its_own_helper_threads(monkeypatch):
+    team = parallel._team(2)
+    monkeypatch.setattr(team, "pid", -1)  # what a forked child would see: its helpers did not survive the fork
+    assert parallel._team(2) is not team
