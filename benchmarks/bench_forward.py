@@ -6,13 +6,15 @@ hidden 768, 12 layers, 12 heads, inner 3072, 514 positions; 1.1 GB float32 safet
 
 1. NumPy's own float32 GEMM rate on this machine (median of 5 products of two 3072 x 3072 matrices): the
    roofline the forward pass is measured against.
-2. XLMRobertaModel forward at (batch, tokens) = (1, 128), (8, 128), (1, 512), (4, 512): xlmr_np, HF eager and
-   HF sdpa, timed in alternation (the order rotates every round), torch.inference_mode, torch threads set to
+2. XLMRobertaModel forward at (batch, tokens) = (1, 128), (8, 128), (1, 512), (4, 512): xlmr_np, xlmr_np with
+   XLMR_NP_THREADS=1 (model.encoder, without the threaded encoder of xlmr_np/parallel.py), HF eager and HF
+   sdpa, timed in alternation (the order rotates every round), torch.inference_mode, torch threads set to
    NumPy's BLAS thread count. Reported: median tokens/s, the ratio xlmr_np / best HF, and xlmr_np's achieved
    GFLOP/s (matrix-product FLOPs: projections, FFN, pooler, q k^T and probs v) as a fraction of the roofline.
-3. Where xlmr_np's time goes, per phase: GEMMs (ops.linear), attention (q k^T, probs v, scaling, masking,
-   head split/merge), softmax, GELU, LayerNorm, and the rest (embedding gather, residual adds, Python), by
-   wrapping those functions with timers (self time: nested calls are not counted twice).
+3. Where xlmr_np's time goes, per phase, on both paths: GEMMs, attention (q k^T, probs v, scaling, masking,
+   head split/merge), softmax, GELU, LayerNorm, waiting at the threads' barriers, and the rest (embedding
+   gather, residual adds and partial sums, Python), by wrapping those functions with timers (self time of
+   the calling thread: nested calls are not counted twice).
 
 Prints Markdown tables with the machine (CPU, cores, BLAS, versions, date) for docs/performance.md.
 Run it on an otherwise idle machine: with other processes on the cores, spinning BLAS threads slow down by
@@ -206,6 +208,7 @@ def load_contestants(directory: Path, threads: int) -> dict:
         start = time.perf_counter()
         ours = xlmr_np.XLMRobertaModel.from_pretrained(directory)
         contestants["xlmr_np"] = (time.perf_counter() - start, lambda ids: ours(input_ids=ids).last_hidden_state)
+        contestants["xlmr_np one thread"] = (0.0, lambda ids: one_thread(ours, ids))
         transformers.logging.set_verbosity_error()
         for attention in ("eager", "sdpa"):
             start = time.perf_counter()
@@ -218,6 +221,20 @@ def load_contestants(directory: Path, threads: int) -> dict:
 
             contestants[f"HF {attention}"] = (time.perf_counter() - start, call)
     return contestants
+
+
+def one_thread(ours, ids):
+    """xlmr_np without its threaded encoder (XLMR_NP_THREADS=1): model.encoder, whose GEMMs use all of BLAS's
+    threads and everything else one core."""
+    previous = os.environ.get("XLMR_NP_THREADS")
+    os.environ["XLMR_NP_THREADS"] = "1"
+    try:
+        return ours(input_ids=ids).last_hidden_state
+    finally:
+        if previous is None:
+            del os.environ["XLMR_NP_THREADS"]
+        else:
+            os.environ["XLMR_NP_THREADS"] = previous
 
 
 # Pause before each timed call: after a call, OpenBLAS's idle threads spin for up to ~0.1 s (and OpenMP's for a
@@ -241,18 +258,32 @@ def time_alternating(contestants: dict, ids: np.ndarray, repeats: int) -> dict:
 
 
 # --- where xlmr_np's time goes ----------------------------------------------------------------------------
-PHASES = {"linear": "GEMMs", "attention": "attention", "softmax": "softmax", "activation": "GELU",
-          "layer_norm": "LayerNorm"}
+# name in xlmr_np.model or xlmr_np.parallel -> phase; the threaded path's GEMMs are `linear` (q, k, v, FFN in)
+# and `partial_product` (output projections), its GELU `activate`.
+PHASES = {"model.linear": "GEMMs", "parallel.linear": "GEMMs", "parallel.partial_product": "GEMMs",
+          "model.attention": "attention", "model.softmax": "softmax", "model.activation": "GELU",
+          "parallel.activate": "GELU", "model.layer_norm": "LayerNorm", "parallel.layer_norm": "LayerNorm"}
+PHASE_NAMES = ("GEMMs", "attention", "softmax", "GELU", "LayerNorm", "waiting", "rest")
 
 
 def phase_times(call, ids, repeats: int) -> dict:
-    """Median self time per phase of xlmr_np's forward, by wrapping model.py's names for those functions."""
-    from xlmr_np import model
+    """Median self time per phase of xlmr_np's forward, by wrapping the functions named in PHASES.
+
+    Only the calling thread is timed: on the threaded path (xlmr_np/parallel.py) every thread runs the same
+    phases on its share at the same time, so the caller's timeline is the forward's. "waiting" is its time at
+    the barriers between phases (the other threads finishing their share, and the hand-off).
+    """
+    import threading
+
+    from xlmr_np import model, parallel
 
     spent, stack = {}, []
+    main_thread = threading.main_thread()
 
     def timed(phase, function):
         def wrapper(*args, **kwargs):
+            if threading.current_thread() is not main_thread:
+                return function(*args, **kwargs)
             stack.append(0.0)
             start = time.perf_counter()
             try:
@@ -265,13 +296,24 @@ def phase_times(call, ids, repeats: int) -> dict:
                     stack[-1] += elapsed
         return wrapper
 
-    originals = {name: getattr(model, name) for name in PHASES}
-    patched = {name: timed(phase, originals[name]) for name, phase in PHASES.items() if name != "activation"}
-    patched["activation"] = lambda hidden_act: timed("GELU", originals["activation"](hidden_act))
+    class TimedBarrier:
+        def __init__(self, barrier):
+            self.barrier, self.wait = barrier, timed("waiting", barrier.wait)
+
+        def __getattr__(self, name):  # abort, reset
+            return getattr(self.barrier, name)
+
+    modules = {"model": model, "parallel": parallel}
+    originals = {name: getattr(modules[name.split(".")[0]], name.split(".")[1]) for name in PHASES}
+    patched = {name: timed(phase, originals[name]) for name, phase in PHASES.items() if name != "model.activation"}
+    patched["model.activation"] = lambda hidden_act: timed("GELU", originals["model.activation"](hidden_act))
+    team = parallel._team(min(parallel.thread_count(), BASE_CONFIG["num_attention_heads"]))
+    barrier = team.barrier
     runs = []
     try:
         for name, function in patched.items():
-            setattr(model, name, function)
+            setattr(modules[name.split(".")[0]], name.split(".")[1], function)
+        team.barrier = TimedBarrier(barrier)
         for _ in range(repeats):
             time.sleep(SETTLE_SECONDS)
             spent.clear()
@@ -281,8 +323,9 @@ def phase_times(call, ids, repeats: int) -> dict:
             runs.append({**spent, "rest": total - sum(spent.values()), "total": total})
     finally:
         for name, function in originals.items():
-            setattr(model, name, function)
-    return {phase: statistics.median(run.get(phase, 0.0) for run in runs) for phase in runs[0]}
+            setattr(modules[name.split(".")[0]], name.split(".")[1], function)
+        team.barrier = barrier
+    return {phase: statistics.median(run.get(phase, 0.0) for run in runs) for phase in PHASE_NAMES + ("total",)}
 
 
 # --- report -----------------------------------------------------------------------------------------------
@@ -296,21 +339,21 @@ def report(info, roofline, loads, rows, phases) -> str:
              + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loads.items()) + ".",
              "",
              "| batch x tokens | xlmr_np tokens/s | HF eager tokens/s | HF sdpa tokens/s | xlmr_np / best HF "
-             "| xlmr_np GFLOP/s | % of GEMM roofline |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| xlmr_np GFLOP/s | % of GEMM roofline | xlmr_np one thread tokens/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        lines.append(f"| {row['batch']} x {row['tokens']} | {row['tokens_per_s']['xlmr_np']:,.0f} "
-                     f"| {row['tokens_per_s']['HF eager']:,.0f} | {row['tokens_per_s']['HF sdpa']:,.0f} "
-                     f"| **{row['ratio']:.2f}** | {row['gflops']:.1f} | {100 * row['gflops'] / roofline:.0f}% |")
-    lines += ["", "Where xlmr_np's time goes (median self time per forward, % of the total):", "",
-              "| batch x tokens | total ms | GEMMs | attention | softmax | GELU | LayerNorm | rest | GEMM GFLOP/s |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for (batch, tokens), times in phases.items():
+        per_s = row["tokens_per_s"]
+        lines.append(f"| {row['batch']} x {row['tokens']} | {per_s['xlmr_np']:,.0f} | {per_s['HF eager']:,.0f} "
+                     f"| {per_s['HF sdpa']:,.0f} | **{row['ratio']:.2f}** | {row['gflops']:.1f} "
+                     f"| {100 * row['gflops'] / roofline:.0f}% | {per_s['xlmr_np one thread']:,.0f} |")
+    lines += ["", "Where xlmr_np's time goes (median self time per forward of the calling thread, % of the total):",
+              "", "| batch x tokens | path | total ms | " + " | ".join(PHASE_NAMES) + " | GEMM GFLOP/s |",
+              "|---|---|---:|" + "---:|" * (len(PHASE_NAMES) + 1)]
+    for (batch, tokens, path), times in phases.items():
         share = {k: 100 * v / times["total"] for k, v in times.items()}
         gemm_flops = forward_flops(BASE_CONFIG, batch, tokens) - 12 * 4 * batch * tokens * tokens * 768
-        lines.append(f"| {batch} x {tokens} | {1e3 * times['total']:.0f} | "
-                     + " | ".join(f"{share.get(k, 0):.1f}%" for k in
-                                  ("GEMMs", "attention", "softmax", "GELU", "LayerNorm", "rest"))
+        lines.append(f"| {batch} x {tokens} | {path} | {1e3 * times['total']:.0f} | "
+                     + " | ".join(f"{share.get(k, 0):.1f}%" for k in PHASE_NAMES)
                      + f" | {gemm_flops / times['GEMMs'] / 1e9:.1f} |")
     return "\n".join(lines)
 
@@ -332,11 +375,11 @@ def main(argv=None):
     roofline = sgemm_rate(info["gemm_size"])
     contestants = load_contestants(directory, threads)  # sets torch's threads
     info["torch_gemm_gflops"] = torch_sgemm_rate(info["gemm_size"])
-    loads = {name: seconds for name, (seconds, _) in contestants.items()}
+    loads = {name: seconds for name, (seconds, _) in contestants.items() if name != "xlmr_np one thread"}
 
     check = input_ids(1, 128, BASE_CONFIG["vocab_size"], seed=1)
     reference = contestants["HF eager"][1](check)
-    for name in ("xlmr_np", "HF sdpa"):
+    for name in ("xlmr_np", "xlmr_np one thread", "HF sdpa"):
         diff = float(np.max(np.abs(contestants[name][1](check) - reference)))
         print(f"  {name} vs HF eager, last_hidden_state max |diff| at 1 x 128: {diff:.1e}", flush=True)
 
@@ -349,7 +392,8 @@ def main(argv=None):
         gflops = forward_flops(BASE_CONFIG, batch, tokens) / statistics.median(times["xlmr_np"]) / 1e9
         rows.append({"batch": batch, "tokens": tokens, "seconds": times, "tokens_per_s": per_s,
                      "ratio": per_s["xlmr_np"] / best_hf, "gflops": gflops})
-        phases[(batch, tokens)] = phase_times(contestants["xlmr_np"][1], ids, 1 if args.quick else 3)
+        for path, name in (("threaded", "xlmr_np"), ("one thread", "xlmr_np one thread")):
+            phases[(batch, tokens, path)] = phase_times(contestants[name][1], ids, 1 if args.quick else 3)
         print(f"  {batch} x {tokens}: " + ", ".join(f"{n} {v:,.0f} tok/s" for n, v in per_s.items())
               + f"; ratio {rows[-1]['ratio']:.2f}", flush=True)
 
@@ -357,7 +401,7 @@ def main(argv=None):
     print(report(info, roofline, loads, rows, phases))
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "roofline_gflops": roofline, "load_seconds": loads,
-                                         "rows": rows, "phases": {f"{b}x{t}": v for (b, t), v in phases.items()}},
+                                         "rows": rows, "phases": {f"{b}x{t} {p}": v for (b, t, p), v in phases.items()}},
                                         indent=1))
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from . import model
 from .backend import array_module
 from .fast import activation, gelu
-from .ops import layer_norm
+from .ops import layer_norm, linear
 
 # Below this many hidden-state elements (B * T * D) a forward takes a few milliseconds and the threads' hand-offs
 # (4 barriers per layer) cost more than they save; tests lower it to run tiny models on this path.
@@ -121,14 +121,13 @@ def _run(team, params, cfg, x, mask, head_mask, output_attentions, output_hidden
                                                     block_bytes=model.ATTENTION_BLOCK_BYTES // n)  # [B, T, D/n]
             if output_attentions:
                 probs[index][:, own_heads] = own_probs  # [B, H/n, T, S] into [B, H, T, S]
-            xp.matmul(context.reshape(rows_total, -1), attn["out.weight"][:, cols].T, out=partial[i])  # -> [M, D]
+            partial_product(context.reshape(rows_total, -1), attn["out.weight"][:, cols], out=partial[i])  # [M, D]
             team.barrier.wait()
             _sum_norm(partial[:, own_rows], attn, cfg, x_in.reshape(rows_total, hidden)[own_rows], out=h[own_rows])
             team.barrier.wait()
-            inner = h @ ffn["in.weight"][own_ffn].T  # [M, D] @ [D, F/n] -> [M, F/n]
-            inner += ffn["in.bias"][own_ffn]
-            inner = gelu(inner, out=inner) if act is gelu else act(inner)  # [M, F/n]
-            xp.matmul(inner, ffn["out.weight"][:, own_ffn].T, out=partial[i])  # [M, F/n] @ [F/n, D] -> [M, D]
+            inner = linear(h, ffn["in.weight"][own_ffn], ffn["in.bias"][own_ffn])  # [M, D] -> [M, F/n]
+            inner = activate(act, inner)
+            partial_product(inner, ffn["out.weight"][:, own_ffn], out=partial[i])  # [M, F/n] -> [M, D]
             team.barrier.wait()
             _sum_norm(partial[:, own_rows], ffn, cfg, h[own_rows], out=x_out.reshape(rows_total, hidden)[own_rows])
             team.barrier.wait()
@@ -145,6 +144,16 @@ def _run(team, params, cfg, x, mask, head_mask, output_attentions, output_hidden
         "cross_attentions": None,
         "past_key_values": None,
     }
+
+
+def partial_product(x, weight_columns, out):
+    """x @ weight_columns^T into out: [M, D/n] @ [D/n, D] -> [M, D], one thread's share of a sum over D (or F)."""
+    return array_module(x).matmul(x, weight_columns.T, out=out)
+
+
+def activate(act, inner):
+    """act(inner), in place where it can be (fast.gelu): [M, F/n]."""
+    return act(inner, out=inner) if act is gelu else act(inner)
 
 
 def _sum_norm(partials, p, cfg, residual, out):
