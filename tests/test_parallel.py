@@ -114,7 +114,8 @@ def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, po
     params, cfg, x, mask, head_mask = _random_model(position)
     exact = model.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
     params32 = {k: v.astype(np.float32) for k, v in params.items()}
-    args = (params32, cfg, x.astype(np.float32), mask.astype(np.float32), head_mask.astype(np.float32))
+    mask32 = np.where(mask < 0, np.finfo(np.float32).min, 0).astype(np.float32)  # float32's own mask value
+    args = (params32, cfg, x.astype(np.float32), mask32, head_mask.astype(np.float32))
     plain, threaded = model.encoder(*args), parallel.encoder(*args)
     assert threaded["last_hidden_state"].dtype == np.float32
     plain_error = np.abs(plain["last_hidden_state"] - exact).max()
@@ -217,3 +218,23 @@ def test_a_forked_child_gets_its_own_helper_threads(monkeypatch):
     team = parallel._team(2)
     monkeypatch.setattr(team, "pid", -1)  # what a forked child would see: its helpers did not survive the fork
     assert parallel._team(2) is not team
+
+
+def test_an_interrupted_wait_retires_the_team(monkeypatch):
+    """Ctrl-C while the caller waits for a helper: the helper may still be running, so its result must not be
+    taken for the next run's; the team is replaced."""
+    team = parallel._team(2)
+    release = threading.Event()
+
+    class Interrupting:
+        def get(self):
+            raise KeyboardInterrupt
+
+        def put(self, result):  # the helper's result, after the caller has gone
+            pass
+
+    monkeypatch.setattr(team, "_done", Interrupting())
+    with pytest.raises(KeyboardInterrupt):
+        team.run(lambda i: release.wait(5) if i else None)
+    release.set()
+    assert team.broken and parallel._team(2) is not team

@@ -179,7 +179,7 @@ class _Team:
     and is raised in the caller."""
 
     def __init__(self, size: int):
-        self.size, self.pid = size, os.getpid()
+        self.size, self.pid, self.broken = size, os.getpid(), False
         self.barrier = threading.Barrier(size)
         self._tasks = [queue.SimpleQueue() for _ in range(size - 1)]
         self._done = queue.SimpleQueue()
@@ -205,7 +205,12 @@ class _Team:
         except BaseException as error:
             self.barrier.abort()
             errors.append(error)
-        errors += [error for error in (self._done.get() for _ in self._tasks) if error is not None]
+        try:
+            errors += [error for error in (self._done.get() for _ in self._tasks) if error is not None]
+        except BaseException:  # interrupted (Ctrl-C) while helpers may still run: this team is never used again
+            self.broken = True
+            self.barrier.abort()
+            raise
         if errors:
             self.barrier.reset()
             # the first real error, not a helper's BrokenBarrierError caused by it
@@ -217,9 +222,10 @@ _TEAMS: dict = {}
 
 
 def _team(size: int) -> _Team:
-    """The team of `size` threads, made on first use (and again in a forked child, which has no helpers)."""
+    """The team of `size` threads, made on first use (and again in a forked child, which has no helpers, or after
+    an interrupted run)."""
     team = _TEAMS.get(size)
-    if team is None or team.pid != os.getpid():
+    if team is None or team.pid != os.getpid() or team.broken:
         team = _TEAMS[size] = _Team(size)
     return team
 
