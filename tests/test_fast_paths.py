@@ -170,3 +170,38 @@ def test_take_rows_from_a_memory_mapped_file_equals_indexing(tmp_path):
         fast.take_rows(loaded["b.weight"], np.array([[1, 50]]))
     plain = tensors["b.weight"]
     np.testing.assert_array_equal(fast.take_rows(plain, ids), plain[ids])
+
+
+# --- the masked-LM decoder read from the file ---------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_from_file_equals_linear(tmp_path, monkeypatch, dtype):
+    from xlmr_np.safetensors import load_file, save_file
+
+    rng = np.random.default_rng(2)
+    tensors = {"pad": rng.normal(size=5).astype(dtype), "decoder": rng.normal(size=(103, 24)).astype(dtype)}
+    save_file(tensors, tmp_path / "m.safetensors")
+    decoder = load_file(tmp_path / "m.safetensors")["decoder"]
+    assert fast._file_region(decoder) is not None  # a view into the map: the pread path is taken
+    x = rng.normal(size=(2, 3, 24)).astype(dtype)
+    bias = rng.normal(size=103).astype(dtype)
+    expected = ops.linear(x, tensors["decoder"], bias)
+    for block_bytes in (1, 10 * 24 * np.dtype(dtype).itemsize, 2**20):  # 1 row, 10 rows (+ a 3-row rest), all
+        monkeypatch.setattr(fast, "READ_BLOCK_BYTES", block_bytes)
+        got = fast.linear_from_file(x, decoder, bias)
+        assert got.shape == (2, 3, 103) and got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6)
+    assert fast.linear_from_file(x, decoder).shape == (2, 3, 103)  # no bias
+    plain = tensors["decoder"]  # not memory-mapped: ops.linear itself
+    np.testing.assert_array_equal(fast.linear_from_file(x, plain, bias), expected)
+
+
+def test_linear_from_file_reports_a_file_changed_under_it(tmp_path):
+    from xlmr_np.safetensors import load_file, save_file
+
+    save_file({"decoder": np.ones((64, 8), np.float32)}, tmp_path / "m.safetensors")
+    decoder = load_file(tmp_path / "m.safetensors")["decoder"]
+    filename, start = fast._file_region(decoder)
+    with open(filename, "r+b") as f:
+        f.truncate(start + 10 * 8 * 4)  # the rows past 10 are gone
+    with pytest.raises(OSError, match="short read"):
+        fast.linear_from_file(np.ones((1, 8), np.float32), decoder)

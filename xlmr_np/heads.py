@@ -9,6 +9,7 @@ Shape legend: B batch, T tokens, D hidden, V vocabulary, C choices or labels.
 from __future__ import annotations
 
 from .backend import array_module
+from .fast import linear_from_file
 from .ops import gelu, layer_norm, linear
 
 
@@ -20,7 +21,7 @@ def lm_head(params, cfg, hidden):
     """
     x = gelu(linear(hidden, params["lm.dense.weight"], params["lm.dense.bias"]))  # [B, T, D]
     x = layer_norm(x, params["lm.norm.weight"], params["lm.norm.bias"], cfg.layer_norm_eps)
-    return linear(x, params["lm.decoder.weight"], params["lm.bias"])  # [B, T, D] -> [B, T, V]
+    return linear_from_file(x, params["lm.decoder.weight"], params["lm.bias"])  # [B, T, D] -> [B, T, V]
 
 
 def sequence_classification(params, cfg, hidden):
