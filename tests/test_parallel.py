@@ -1,6 +1,6 @@
 """The encoder on several threads (xlmr_np/parallel.py) equals model.encoder and Hugging Face's goldens.
 
-The threaded path normally runs only for inputs of at least parallel.MIN_ELEMENTS hidden-state values; these
+The threaded path normally runs only for batches of at least parallel.MIN_TOKENS tokens; these
 tests lower that to 0 so the small golden checkpoints take it, and count the calls to make sure they did.
 References: the stored goldens (tools/make_reference_outputs.py, transformers 4.57.6) and model.encoder.
 """
@@ -29,7 +29,7 @@ PLAIN_ONLY = {"cache_cross_attention", "cache_decoder", "cache_padded", "causal_
 @pytest.fixture
 def threaded(monkeypatch):
     """Every forward that may take the threaded path does; returns the list of (threads, B, T) it ran."""
-    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(parallel, "MIN_TOKENS", 0)
     calls = []
     run = parallel._run
 
@@ -205,7 +205,8 @@ def test_when_the_threaded_path_applies(monkeypatch):
     assert parallel.applies(x)
     assert not parallel.applies(x, cross_input=x) and not parallel.applies(x, use_cache=True)
     assert not parallel.applies(x, past_key_values=((x, x),))
-    assert not parallel.applies(x[:, :2, :100])  # too small to pay for the threads
+    assert not parallel.applies(x[:1, :127])  # too small to pay for the threads
+    assert parallel.applies(x[:, :64])  # 2 x 64 tokens
     assert not parallel.applies(np.ma.masked_array(x))  # not a plain ndarray
     monkeypatch.setenv("XLMR_NP_THREADS", "1")
     assert not parallel.applies(x)
