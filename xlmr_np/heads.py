@@ -9,8 +9,8 @@ Shape legend: B batch, T tokens, D hidden, V vocabulary, C choices or labels.
 from __future__ import annotations
 
 from .backend import array_module
-from .fast import linear_from_file
-from .ops import gelu, layer_norm, linear
+from .fast import gelu, linear_from_file
+from .ops import layer_norm, linear
 
 
 def lm_head(params, cfg, hidden):
@@ -19,7 +19,8 @@ def lm_head(params, cfg, hidden):
     `lm.decoder.weight` is the word-embedding matrix itself when tie_word_embeddings is true, and the
     decoder bias is `lm_head.bias` in 4.57.6 even when the weights are untied.
     """
-    x = gelu(linear(hidden, params["lm.dense.weight"], params["lm.dense.bias"]))  # [B, T, D]
+    x = linear(hidden, params["lm.dense.weight"], params["lm.dense.bias"])  # [B, T, D]
+    x = gelu(x, out=x)  # fast.gelu: in place, no full-size temporaries
     x = layer_norm(x, params["lm.norm.weight"], params["lm.norm.bias"], cfg.layer_norm_eps)
     return linear_from_file(x, params["lm.decoder.weight"], params["lm.bias"])  # [B, T, D] -> [B, T, V]
 
