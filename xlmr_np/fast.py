@@ -11,9 +11,12 @@ ops.gelu rounds after each float32 step.
 float64 arrays, and CuPy (which has its own erf), take the plain ops.py path. tests/test_fast_paths.py checks
 both against float64 math.erf.
 
-Not done, because measured no faster inside the forward pass: splitting the blocks (or softmax and LayerNorm
-rows) between threads. Alone it gains 1.3x on 2 cores, but after each GEMM OpenBLAS's idle worker threads spin
-for ~0.1 s on the other cores (docs/performance.md).
+Not done here: splitting the blocks between threads next to OpenBLAS's own threads gained nothing inside the
+forward pass (after each GEMM OpenBLAS's idle workers spin for ~0.1 s on the other cores). parallel.py instead
+runs the whole encoder on several threads, each with a one-threaded BLAS, and calls gelu on each thread's share.
+
+Also here: take_rows and linear_from_file read rows of a memory-mapped weight with pread instead of through
+the mapping, so that a 768 MB embedding matrix does not become resident in the process (docs/performance.md).
 """
 from __future__ import annotations
 
