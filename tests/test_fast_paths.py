@@ -181,21 +181,29 @@ def test_linear_from_file_equals_linear(tmp_path, monkeypatch, dtype):
     tensors = {"pad": rng.normal(size=5).astype(dtype), "decoder": rng.normal(size=(103, 24)).astype(dtype)}
     save_file(tensors, tmp_path / "m.safetensors")
     decoder = load_file(tmp_path / "m.safetensors")["decoder"]
-    assert fast._file_region(decoder) is not None  # a view into the map: the pread path is taken
+    assert fast._file_region(decoder) is not None  # a view into the map: the windowed path is taken
+    monkeypatch.setattr(fast, "WINDOW_MIN_ROWS", 2)
     x = rng.normal(size=(2, 3, 24)).astype(dtype)
     bias = rng.normal(size=103).astype(dtype)
     expected = ops.linear(x, tensors["decoder"], bias)
-    for block_bytes in (1, 10 * 24 * np.dtype(dtype).itemsize, 2**20):  # 1 row, 10 rows (+ a 3-row rest), all
-        monkeypatch.setattr(fast, "READ_BLOCK_BYTES", block_bytes)
+    windows = []
+    real_mmap = fast.mmap.mmap
+    monkeypatch.setattr(fast.mmap, "mmap", lambda *a, **k: windows.append(a) or real_mmap(*a, **k))
+    for block_bytes, count in ((1, 103), (10 * 24 * np.dtype(dtype).itemsize, 11), (2**20, 1)):  # rows per window
+        monkeypatch.setattr(fast, "WINDOW_BYTES", block_bytes)  # 1 row, 10 rows (+ a 3-row rest), all
+        windows.clear()
         got = fast.linear_from_file(x, decoder, bias)
-        assert got.shape == (2, 3, 103) and got.dtype == dtype
+        assert got.shape == (2, 3, 103) and got.dtype == dtype and len(windows) == count
         np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6)
     assert fast.linear_from_file(x, decoder).shape == (2, 3, 103)  # no bias
+    windows.clear()
+    np.testing.assert_array_equal(fast.linear_from_file(x[:, :0], decoder, bias), expected[:, :0])  # too few rows
     plain = tensors["decoder"]  # not memory-mapped: ops.linear itself
     np.testing.assert_array_equal(fast.linear_from_file(x, plain, bias), expected)
+    assert windows == []
 
 
-def test_linear_from_file_reports_a_file_changed_under_it(tmp_path):
+def test_linear_from_file_reports_a_file_changed_under_it(tmp_path, monkeypatch):
     from xlmr_np.safetensors import load_file, save_file
 
     save_file({"decoder": np.ones((64, 8), np.float32)}, tmp_path / "m.safetensors")
@@ -203,5 +211,7 @@ def test_linear_from_file_reports_a_file_changed_under_it(tmp_path):
     filename, start = fast._file_region(decoder)
     with open(filename, "r+b") as f:
         f.truncate(start + 10 * 8 * 4)  # the rows past 10 are gone
-    with pytest.raises(OSError, match="short read"):
+    monkeypatch.setattr(fast, "WINDOW_MIN_ROWS", 1)
+    monkeypatch.setattr(fast, "WINDOW_BYTES", 20 * 8 * 4)
+    with pytest.raises(OSError, match="changed while in use"):
         fast.linear_from_file(np.ones((1, 8), np.float32), decoder)

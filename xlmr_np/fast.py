@@ -15,12 +15,14 @@ Not done here: splitting the blocks between threads next to OpenBLAS's own threa
 forward pass (after each GEMM OpenBLAS's idle workers spin for ~0.1 s on the other cores). parallel.py instead
 runs the whole encoder on several threads, each with a one-threaded BLAS, and calls gelu on each thread's share.
 
-Also here: take_rows and linear_from_file read rows of a memory-mapped weight with pread instead of through
-the mapping, so that a 768 MB embedding matrix does not become resident in the process (docs/performance.md).
+Also here: take_rows reads rows of a memory-mapped weight with pread, and linear_from_file maps the weight a
+block at a time, so that a 768 MB embedding matrix does not become resident in the process
+(docs/performance.md).
 """
 from __future__ import annotations
 
 import math
+import mmap
 import os
 
 import numpy as np
@@ -102,36 +104,49 @@ def take_rows(matrix, ids):
     return rows[inverse.reshape(ids.shape)]  # [U, D] -> [..., D]
 
 
-# Rows of a memory-mapped weight read per block by linear_from_file: 16 MB (5,461 rows of 768 float32).
-READ_BLOCK_BYTES = 16 * 2**20
+# linear_from_file maps this many bytes of the weight at a time (5,461 rows of 768 float32), from this many rows
+# of x on: for fewer rows the product is bound by reading the weight, and one lasting mapping is faster.
+WINDOW_BYTES = 16 * 2**20
+WINDOW_MIN_ROWS = 64
 
 
 def linear_from_file(x, weight, bias=None):
     """ops.linear(x, weight, bias) for a weight memory-mapped from a file: [..., D] -> [..., V].
 
-    Meant for the masked-LM decoder, whose [V, D] weight is the 768 MB word-embedding matrix. Through the
-    mapping, the product would make all of it resident in this process on top of the [..., V] logits; read
-    with pread in blocks of READ_BLOCK_BYTES into one reused buffer, it stays in the page cache only (peak RSS
-    of an 8 x 128 masked-LM forward 2.0x -> 1.3x the file, docs/performance.md). Each block gives its own
-    columns of the result, with the same dot products as one big GEMM. Other weights take ops.linear.
+    Meant for the masked-LM decoder, whose [V, D] weight is the 768 MB word-embedding matrix. Multiplied
+    through the model's lasting memory map, all of it becomes resident in this process, on top of the [..., V]
+    logits. Here each WINDOW_BYTES block of rows is mapped on its own and unmapped after its product, so the
+    matrix stays in the page cache only (peak RSS of an 8 x 128 masked-LM forward 2.0x -> 1.3x the file,
+    docs/performance.md). Mapping anew costs page faults: +35 ms for one row, +140 ms (6 %) for 1,024 rows
+    on xlm-roberta-base, so fewer than WINDOW_MIN_ROWS rows (a fill-mask call) take ops.linear. Each block
+    gives its own columns of the result with the same dot products as one big GEMM.
     """
     region = _file_region(weight)
-    if region is None or array_module(x) is not np or x.dtype != weight.dtype:
+    rows = x.reshape(-1, x.shape[-1])  # [..., D] -> [N, D]
+    if (region is None or array_module(x) is not np or x.dtype != weight.dtype
+            or rows.shape[0] < WINDOW_MIN_ROWS):
         return ops.linear(x, weight, bias)
     filename, start = region
     vocab, hidden = weight.shape
-    rows = x.reshape(-1, hidden)  # [..., D] -> [N, D]
     out = np.empty((rows.shape[0], vocab), dtype=x.dtype)  # [N, V]
-    block = max(1, READ_BLOCK_BYTES // weight.strides[0])
-    buffer = np.empty((min(block, vocab), hidden), dtype=weight.dtype)  # [block, D], reused
-    fd = os.open(filename, os.O_RDONLY)
-    try:
+    block = max(1, WINDOW_BYTES // weight.strides[0])
+    with open(filename, "rb") as file:
         for first in range(0, vocab, block):
-            part = buffer[:min(block, vocab - first)]
-            _read_exactly(fd, part, start + first * weight.strides[0], filename)
-            np.matmul(rows, part.T, out=out[:, first:first + len(part)])  # [N, D] @ [D, block] -> [N, block]
-    finally:
-        os.close(fd)
+            count = min(block, vocab - first)
+            offset = start + first * weight.strides[0]
+            aligned = offset - offset % mmap.ALLOCATIONGRANULARITY  # mappings start on a page boundary
+            length = offset - aligned + count * weight.strides[0]
+            try:
+                window = mmap.mmap(file.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
+            except ValueError as error:  # the file is shorter than when it was loaded
+                raise OSError(f"{filename}: cannot map rows {first}-{first + count} ({error}); "
+                              "was the file changed while in use?") from None
+            try:
+                part = np.frombuffer(window, dtype=weight.dtype, count=count * hidden, offset=offset - aligned)
+                np.matmul(rows, part.reshape(count, hidden).T, out=out[:, first:first + count])  # -> [N, count]
+                del part  # no view may outlive the mapping
+            finally:
+                window.close()
     if bias is not None:
         out += bias
     return out.reshape(x.shape[:-1] + (vocab,))  # [N, V] -> [..., V]
