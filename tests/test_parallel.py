@@ -1,7 +1,7 @@
 """The encoder on several threads (xlmr_np/parallel.py) equals model.encoder and Hugging Face's goldens.
 
-The threaded path normally runs only for batches of at least parallel.MIN_TOKENS tokens; these
-tests lower that to 0 so the small golden checkpoints take it, and count the calls to make sure they did.
+The threaded path normally runs only for batches of at least parallel.MIN_TOKENS tokens; here a fixture
+lowers that to 0 so the small golden checkpoints take it, and counts the runs so tests can check they did.
 References: the stored goldens (tools/make_reference_outputs.py, transformers 4.57.6) and model.encoder.
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ PLAIN_ONLY = {"cache_cross_attention", "cache_decoder", "cache_padded", "causal_
               "generate_greedy"}
 
 
-@pytest.fixture
-def threaded(monkeypatch):
+@pytest.fixture(autouse=True)
+def runs(monkeypatch):
     """Every forward that may take the threaded path does; returns the list of (threads, B, T) it ran."""
     monkeypatch.setattr(parallel, "MIN_TOKENS", 0)
     calls = []
@@ -44,14 +44,14 @@ def threaded(monkeypatch):
 @pytest.mark.parametrize("threads", ["2", "3"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", CASES)
-def test_goldens_hold_on_the_threaded_path(name, dtype, threads, threaded, monkeypatch):
+def test_goldens_hold_on_the_threaded_path(name, dtype, threads, runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", threads)
     rows = run_case(case_dir(name), dtype)
     assert rows
     failed = [r for r in rows if not r.ok]
     assert not failed, "\n" + format_table(failed)
     if name not in PLAIN_ONLY:
-        assert threaded and all(size == min(int(threads), 4) for size, _, _ in threaded), threaded
+        assert runs and all(size == min(int(threads), 4) for size, _, _ in runs), runs
 
 
 def _random_model(position="absolute", decoder=False, heads=6, seed=0, dtype="float64"):
@@ -84,7 +84,7 @@ def _random_model(position="absolute", decoder=False, heads=6, seed=0, dtype="fl
 @pytest.mark.parametrize("threads", ["2", "3", "4", "7"])
 @pytest.mark.parametrize("position", ["absolute", "relative_key", "relative_key_query"])
 @pytest.mark.parametrize("decoder", [False, True])
-def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, decoder, monkeypatch):
+def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, decoder, runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", threads)  # 4 and 7 threads for 6 heads: uneven and capped shares
     params, cfg, x, mask, head_mask = _random_model(position, decoder)
     x_before = x.copy()
@@ -103,11 +103,12 @@ def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, dec
     assert bare["hidden_states"] is None and bare["attentions"] is None and bare["past_key_values"] is None
     np.testing.assert_allclose(bare["last_hidden_state"], plain["last_hidden_state"], rtol=1e-13, atol=1e-13)
     np.testing.assert_array_equal(x, x_before)  # the input is never a buffer
+    assert len(runs) == 2 and runs[0][0] == min(int(threads), 6)
 
 
 @pytest.mark.parametrize("threads", ["2", "3"])
 @pytest.mark.parametrize("position", ["absolute", "relative_key_query"])
-def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, position, monkeypatch):
+def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, position, runs, monkeypatch):
     """float32 sums in a different order give different roundings; neither path may be less accurate: both are
     measured against the float64 result."""
     monkeypatch.setenv("XLMR_NP_THREADS", threads)
@@ -122,18 +123,20 @@ def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, po
     threaded_error = np.abs(threaded["last_hidden_state"] - exact).max()
     assert plain_error < 1e-5  # float32 rounding, not a bug
     assert threaded_error <= 2 * plain_error, (threaded_error, plain_error)
+    assert runs
 
 
-def test_blocked_attention_on_the_threaded_path(monkeypatch):
+def test_blocked_attention_on_the_threaded_path(runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
     params, cfg, x, mask, head_mask = _random_model("relative_key_query")
     expected = model.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
     monkeypatch.setattr(model, "ATTENTION_BLOCK_BYTES", 1)  # one query row per block in every thread
     got = parallel.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    assert runs
 
 
-def test_an_error_in_a_helper_thread_is_raised_and_nothing_hangs(monkeypatch):
+def test_an_error_in_a_helper_thread_is_raised_and_nothing_hangs(runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
     params, cfg, x, mask, _ = _random_model()
     blas_threads = parallel._openblas().get()
@@ -145,6 +148,7 @@ def test_an_error_in_a_helper_thread_is_raised_and_nothing_hangs(monkeypatch):
     # the same team runs the next forward normally
     np.testing.assert_allclose(parallel.encoder(params, cfg, x, mask)["last_hidden_state"],
                                model.encoder(params, cfg, x, mask)["last_hidden_state"], rtol=1e-13, atol=1e-13)
+    assert len(runs) == 2
 
 
 def test_openblas_thread_count_is_restored():
@@ -180,7 +184,7 @@ def test_a_second_caller_meanwhile_takes_the_plain_path(monkeypatch):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_concurrent_forwards_from_user_threads_are_all_right(threaded, monkeypatch):
+def test_concurrent_forwards_from_user_threads_are_all_right(runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
     m = XLMRobertaModel.from_pretrained(case_dir("model_base"), dtype="float64")
     ids = np.random.default_rng(0).integers(3, m.config.vocab_size, (4, 9))
@@ -197,9 +201,11 @@ def test_concurrent_forwards_from_user_threads_are_all_right(threaded, monkeypat
         w.join()
     for got in results:
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    assert runs  # some of them took the threaded path
 
 
 def test_when_the_threaded_path_applies(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_TOKENS", 128)  # the default (the fixture lowers it)
     x = np.zeros((2, 128, 768), np.float32)
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
     assert parallel.applies(x)
@@ -239,3 +245,14 @@ def test_an_interrupted_wait_retires_the_team(monkeypatch):
         team.run(lambda i: release.wait(5) if i else None)
     release.set()
     assert team.broken and parallel._team(2) is not team
+
+
+def test_with_a_cache_it_is_model_encoder(runs):
+    params, cfg, x, mask, head_mask = _random_model("relative_key_query", decoder=True)
+    got = parallel.encoder(params, cfg, x, mask, head_mask, use_cache=True)
+    expected = model.encoder(params, cfg, x, mask, head_mask, use_cache=True)
+    assert runs == []  # a cache always takes model.encoder
+    np.testing.assert_array_equal(got["last_hidden_state"], expected["last_hidden_state"])
+    for (k, v), (k0, v0) in zip(got["past_key_values"], expected["past_key_values"]):
+        np.testing.assert_array_equal(k, k0)
+        np.testing.assert_array_equal(v, v0)

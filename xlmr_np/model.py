@@ -293,12 +293,8 @@ def forward(params, cfg, inputs, past_key_values=None, past_length=0, use_cache=
         mask = self_attention_mask(keep, length, cfg.is_decoder, dtype)  # [B, 1, T|1, S]
     cross_input = inputs["encoder_hidden_states"]
     cross_mask = None if cross_input is None else cross_attention_mask(inputs["encoder_attention_mask"], dtype)
-    from . import parallel  # the same encoder, on all cores, where it applies (parallel.py imports this module)
-    if parallel.applies(x, cross_input, past_key_values, use_cache):
-        out = parallel.encoder(params, cfg, x, mask, inputs["head_mask"], output_attentions, output_hidden_states,
-                               trace)
-    else:
-        out = encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values,
-                      use_cache, output_attentions, output_hidden_states, trace)
+    from . import parallel  # encoder() on all cores where it can (imported here: parallel.py imports this module)
+    out = parallel.encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values,
+                           use_cache, output_attentions, output_hidden_states, trace)
     out["pooler_output"] = pooler(params, out["last_hidden_state"]) if "pooler.weight" in params else None
     return out

@@ -64,16 +64,19 @@ def thread_count() -> int:
     return _openblas().get()
 
 
-def encoder(params, cfg, x, mask, head_mask=None, output_attentions=False, output_hidden_states=False,
-            trace=None):
-    """model.encoder for self-attention without a cache, on `thread_count()` threads; the same dict out.
+def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
+            use_cache=False, output_attentions=False, output_hidden_states=False, trace=None):
+    """model.encoder with the same arguments and result, on `thread_count()` threads where `applies` says so.
 
-    Falls back to model.encoder when another thread is already using this path.
+    Otherwise (a cache, cross-attention, or another thread already on this path) it is model.encoder itself.
     """
+    plain = (params, cfg, x, mask, head_mask, cross_input, cross_mask, past_key_values, use_cache,
+             output_attentions, output_hidden_states, trace)
+    if not applies(x, cross_input, past_key_values, use_cache):
+        return model.encoder(*plain)
     threads = min(thread_count(), cfg.num_attention_heads)
-    if not _LOCK.acquire(blocking=False):  # one parallel forward at a time; others run the plain path
-        return model.encoder(params, cfg, x, mask, head_mask, output_attentions=output_attentions,
-                             output_hidden_states=output_hidden_states, trace=trace)
+    if not _LOCK.acquire(blocking=False):  # one threaded forward at a time; others run the plain path
+        return model.encoder(*plain)
     blas = _openblas()
     blas_threads = blas.get()
     try:
