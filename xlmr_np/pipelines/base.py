@@ -157,6 +157,15 @@ class Pipeline:
             ids = list(enc["input_ids"])
         return ids
 
+    def encode_texts(self, inputs):
+        """One string or a list of them, each checked and encoded: (a list of id lists, whether one was given)."""
+        texts, single = as_list(inputs, "text")
+        sequences = []
+        for i, text in enumerate(texts):
+            check_text(text, f"input {i}")
+            sequences.append(self.encode(text, what=f"input {i}"))
+        return sequences, single
+
     # --- the model --------------------------------------------------------------------------------------
     def checked_inputs(self, ids, mask):
         """Padded ids/mask [B, T] (NumPy) as the model's checked inputs, on the parameters' backend."""

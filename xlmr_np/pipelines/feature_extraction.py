@@ -22,7 +22,7 @@ import json
 
 import numpy as np
 
-from .base import Pipeline, PipelineError, as_list, check_text, host
+from .base import Pipeline, PipelineError, host
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 LEGACY_POOLING_KEYS = {  # sentence-transformers' old config booleans, in its concatenation order
@@ -41,11 +41,7 @@ class FeatureExtractionPipeline(Pipeline):
     def __call__(self, inputs, **kwargs):
         """Token vectors of a text (nested lists [1, T, D]) or of each text of a list."""
         opts = self.options(kwargs, self.OPTIONS)
-        texts, single = as_list(inputs, "text")
-        sequences = []
-        for i, text in enumerate(texts):
-            check_text(text, f"input {i}")
-            sequences.append(self.encode(text, what=f"input {i}"))
+        sequences, single = self.encode_texts(inputs)
 
         def compute(ids, mask, rows):
             hidden = host(self.hidden_states(ids, mask))  # [B, T, D]
@@ -76,11 +72,7 @@ class SentenceEmbeddingPipeline(Pipeline):
         opts = self.options(kwargs, self.OPTIONS)
         modes = pooling_modes(opts["pooling"]) if opts["pooling"] is not None else self.folder_pooling
         normalize = self.folder_normalize if opts["normalize"] is None else bool(opts["normalize"])
-        texts, single = as_list(inputs, "text")
-        sequences = []
-        for i, text in enumerate(texts):
-            check_text(text, f"input {i}")
-            sequences.append(self.encode(text, what=f"input {i}"))
+        sequences, single = self.encode_texts(inputs)
 
         def compute(ids, mask, rows):
             vectors = pool(host(self.hidden_states(ids, mask)), mask, modes)  # [B, D']
