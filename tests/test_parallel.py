@@ -20,10 +20,9 @@ pytestmark = pytest.mark.skipif(parallel._openblas() is None,
                                 reason="numpy's BLAS is not OpenBLAS: the threaded path is never taken")
 
 CASES = sorted(p.name for p in (case_dir("model_base").parent).iterdir() if (p / "case.json").exists())
-# cases whose forwards use a cache (decoders do by default: use_cache=True) or cross-attention, which always take
-# model.encoder
-PLAIN_ONLY = {"cache_cross_attention", "cache_decoder", "cache_padded", "causal_lm", "decoder_cross_attention",
-              "generate_greedy"}
+# cases with cross-attention, which always take model.encoder (a cache is started on the threaded path and
+# continued on model.encoder's)
+PLAIN_ONLY = {"cache_cross_attention", "decoder_cross_attention"}
 
 
 @pytest.fixture(autouse=True)
@@ -209,7 +208,7 @@ def test_when_the_threaded_path_applies(monkeypatch):
     x = np.zeros((2, 128, 768), np.float32)
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
     assert parallel.applies(x)
-    assert not parallel.applies(x, cross_input=x) and not parallel.applies(x, use_cache=True)
+    assert not parallel.applies(x, cross_input=x) and parallel.applies(x, use_cache=True)
     assert not parallel.applies(x, past_key_values=((x, x),))
     assert not parallel.applies(x[:1, :127])  # too small to pay for the threads
     assert parallel.applies(x[:, :64])  # 2 x 64 tokens
@@ -247,12 +246,23 @@ def test_an_interrupted_wait_retires_the_team(monkeypatch):
     assert team.broken and parallel._team(2) is not team
 
 
-def test_with_a_cache_it_is_model_encoder(runs):
-    params, cfg, x, mask, head_mask = _random_model("relative_key_query", decoder=True)
+@pytest.mark.parametrize("position", ["absolute", "relative_key_query"])
+def test_a_cache_is_started_on_the_threaded_path_and_continued_on_model_encoder(position, runs):
+    params, cfg, x, mask, head_mask = _random_model(position, decoder=True)
     got = parallel.encoder(params, cfg, x, mask, head_mask, use_cache=True)
     expected = model.encoder(params, cfg, x, mask, head_mask, use_cache=True)
-    assert runs == []  # a cache always takes model.encoder
-    np.testing.assert_array_equal(got["last_hidden_state"], expected["last_hidden_state"])
+    assert len(runs) == 1
+    np.testing.assert_allclose(got["last_hidden_state"], expected["last_hidden_state"], rtol=1e-13, atol=1e-13)
+    assert len(got["past_key_values"]) == len(expected["past_key_values"]) == 3
     for (k, v), (k0, v0) in zip(got["past_key_values"], expected["past_key_values"]):
-        np.testing.assert_array_equal(k, k0)
-        np.testing.assert_array_equal(v, v0)
+        np.testing.assert_allclose(k, k0, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(v, v0, rtol=1e-13, atol=1e-13)
+    step = x[:, -1:] + 0.5  # one more token, with the cache
+    step_mask = model.self_attention_mask(np.ones((3, 12), np.int64), 1, True, np.dtype("float64"))
+    continued = parallel.encoder(params, cfg, step, step_mask, head_mask, past_key_values=got["past_key_values"],
+                                 use_cache=True)
+    assert len(runs) == 1  # a past cache takes model.encoder
+    reference = model.encoder(params, cfg, step, step_mask, head_mask, past_key_values=expected["past_key_values"],
+                              use_cache=True)
+    np.testing.assert_allclose(continued["last_hidden_state"], reference["last_hidden_state"], rtol=1e-13,
+                               atol=1e-13)

@@ -17,7 +17,7 @@ one thread for the duration so that the n streams of GEMMs do not fight over the
 
 The arithmetic is model.py's; only the order of two float32 sums changes (the hidden and FFN dimensions are
 summed in n pieces), so results equal model.encoder's to rounding (tests/test_parallel.py; goldens).
-`applies` decides when this path is taken: NumPy arrays, no cache and no cross-attention (those take
+`applies` decides when this path is taken: NumPy arrays, no past cache and no cross-attention (those take
 model.encoder), numpy's BLAS is OpenBLAS (the only one whose thread count we can set), inputs large enough
 to pay for the threads, and no other thread using this path at the moment. XLMR_NP_THREADS=1 turns it off;
 XLMR_NP_THREADS=n asks for n threads (default: OpenBLAS's own thread count).
@@ -46,8 +46,12 @@ MIN_TOKENS = 128
 
 
 def applies(x, cross_input=None, past_key_values=None, use_cache=False) -> bool:
-    """Whether `encoder` below runs this forward (else model.encoder does)."""
-    return (type(x) is np.ndarray and cross_input is None and past_key_values is None and not use_cache
+    """Whether `encoder` below runs this forward (else model.encoder does).
+
+    A cache may be started (use_cache: a decoder's prompt) but not continued: the steps that follow are one
+    token each, far below MIN_TOKENS.
+    """
+    return (type(x) is np.ndarray and cross_input is None and past_key_values is None
             and x.shape[0] * x.shape[1] >= MIN_TOKENS and thread_count() > 1)
 
 
@@ -68,7 +72,7 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
             use_cache=False, output_attentions=False, output_hidden_states=False, trace=None):
     """model.encoder with the same arguments and result, on `thread_count()` threads where `applies` says so.
 
-    Otherwise (a cache, cross-attention, or another thread already on this path) it is model.encoder itself.
+    Otherwise (a past cache, cross-attention, or another thread already on this path) it is model.encoder itself.
     """
     plain = (params, cfg, x, mask, head_mask, cross_input, cross_mask, past_key_values, use_cache,
              output_attentions, output_hidden_states, trace)
@@ -81,13 +85,14 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
     blas_threads = blas.get()
     try:
         blas.set(1)
-        return _run(_team(threads), params, cfg, x, mask, head_mask, output_attentions, output_hidden_states, trace)
+        return _run(_team(threads), params, cfg, x, mask, head_mask, use_cache, output_attentions,
+                    output_hidden_states, trace)
     finally:
         blas.set(blas_threads)
         _LOCK.release()
 
 
-def _run(team, params, cfg, x, mask, head_mask, output_attentions, output_hidden_states, trace):
+def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states, trace):
     xp = array_module(x)
     keep_states = output_hidden_states or trace is not None
     batch, length, hidden = x.shape
@@ -106,6 +111,8 @@ def _run(team, params, cfg, x, mask, head_mask, output_attentions, output_hidden
     h = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: the layer's attention output
     probs = [xp.empty((batch, cfg.num_attention_heads, length, length), dtype=x.dtype) if output_attentions
              else None for _ in layers]  # [B, H, T, S] each
+    cache = [tuple(xp.empty((batch, cfg.num_attention_heads, length, head_dim), dtype=x.dtype) for _ in "kv")
+             for _ in layers] if use_cache else None  # (k, v) [B, H, S, Dh] per layer
     relative = cfg.position_embedding_type != "absolute"
     act = activation(cfg.hidden_act)
 
@@ -120,11 +127,14 @@ def _run(team, params, cfg, x, mask, head_mask, output_attentions, output_hidden
             own = dict(attn, **{f"{w}.{kind}": attn[f"{w}.{kind}"][cols] for w in ("query", "key", "value")
                                 for kind in ("weight", "bias")})  # its rows of W_q, W_k, W_v (views)
             layer_head_mask = None if head_mask is None else head_mask[index][own_heads]
-            context, own_probs, _ = model.attention(own, part_cfg, x_in, mask, layer_head_mask, relative=relative,
-                                                    keep_probs=output_attentions,
-                                                    block_bytes=model.ATTENTION_BLOCK_BYTES // n)  # [B, T, D/n]
+            context, own_probs, own_kv = model.attention(own, part_cfg, x_in, mask, layer_head_mask, cached=use_cache,
+                                                         relative=relative, keep_probs=output_attentions,
+                                                         block_bytes=model.ATTENTION_BLOCK_BYTES // n)  # [B, T, D/n]
             if output_attentions:
                 probs[index][:, own_heads] = own_probs  # [B, H/n, T, S] into [B, H, T, S]
+            if use_cache:
+                for whole, own_part in zip(cache[index], own_kv):
+                    whole[:, own_heads] = own_part  # [B, H/n, S, Dh] into [B, H, S, Dh]
             partial_product(context.reshape(rows_total, -1), attn["out.weight"][:, cols], out=partial[i])  # [M, D]
             team.barrier.wait()
             _sum_norm(partial[:, own_rows], attn, cfg, x_in.reshape(rows_total, hidden)[own_rows], out=h[own_rows])
@@ -146,7 +156,7 @@ def _run(team, params, cfg, x, mask, head_mask, output_attentions, output_hidden
         "hidden_states": tuple(states) if output_hidden_states else None,
         "attentions": tuple(probs) if output_attentions else None,
         "cross_attentions": None,
-        "past_key_values": None,
+        "past_key_values": tuple(cache) if use_cache else None,
     }
 
 
