@@ -150,7 +150,7 @@ def test_an_error_in_a_helper_thread_is_raised_and_nothing_hangs(runs, monkeypat
     assert len(runs) == 2
 
 
-def test_openblas_thread_count_is_restored():
+def test_openblas_thread_count_is_restored(monkeypatch):
     params, cfg, x, mask, _ = _random_model()
     blas = parallel._openblas()
     before = blas.get()
@@ -161,11 +161,8 @@ def test_openblas_thread_count_is_restored():
         seen.append(blas.get())  # inside: one BLAS thread per stream
         return run(*args)
 
-    parallel._run = spy
-    try:
-        parallel.encoder(params, cfg, x, mask)
-    finally:
-        parallel._run = run
+    monkeypatch.setattr(parallel, "_run", spy)
+    parallel.encoder(params, cfg, x, mask)
     assert seen == [1] and blas.get() == before
 
 

@@ -172,9 +172,7 @@ def activate(act, inner):
 
 def _sum_norm(partials, p, cfg, residual, out):
     """LayerNorm(sum of the partial products + bias + residual) for some rows: model.residual_norm's arithmetic."""
-    array_module(out).add(partials[0], partials[1] if len(partials) > 1 else 0, out=out)  # [rows, D]
-    for more in partials[2:]:
-        out += more
+    array_module(out).sum(partials, axis=0, out=out)  # [n, rows, D] -> [rows, D]
     out += p["out.bias"]
     out += residual
     layer_norm(out, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps, out=out)
