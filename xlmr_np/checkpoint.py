@@ -18,6 +18,7 @@ import os
 import warnings
 
 import numpy as np
+from .errors import WeightsError
 
 PREFIX = "roberta."
 
@@ -57,10 +58,6 @@ HEADS = {
     "question_answering": {"qa_outputs.weight": "qa.weight", "qa_outputs.bias": "qa.bias"},
 }
 IGNORED_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
-
-
-class WeightsError(ValueError):
-    """A checkpoint whose tensors do not fit the config or the model class."""
 
 
 def key_table(cfg, head: str | None, pooler: bool) -> dict:

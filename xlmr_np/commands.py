@@ -25,13 +25,10 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from .errors import UsageError
 
 PROG = "xlmr-np"
 DEMO_MODEL = "xlmr-demo"
-
-
-class UsageError(Exception):
-    """Bad options, no input, or a model that cannot serve the command: exit status 2."""
 
 
 # --- registration ---------------------------------------------------------------------------------------------

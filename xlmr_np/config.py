@@ -17,13 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .ops import ACTIVATIONS
+from .errors import ConfigError
 
 POSITION_EMBEDDING_TYPES = ("absolute", "relative_key", "relative_key_query")
 CONFIG_NAME = "config.json"
-
-
-class ConfigError(ValueError):
-    """A config.json that cannot describe an XLM-R model."""
 
 
 @dataclass

@@ -11,10 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import array_module
-
-
-class InputError(ValueError):
-    """An argument of a forward call that the model cannot use."""
+from .errors import InputError
 
 
 def shape_of(value) -> tuple:

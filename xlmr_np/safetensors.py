@@ -27,6 +27,7 @@ import os
 import secrets
 
 import numpy as np
+from .errors import SafetensorsError
 
 __all__ = ["SafetensorsError", "read_header", "load_file", "load_metadata", "save_file", "DTYPES"]
 
@@ -58,10 +59,6 @@ _KNOWN_UNSUPPORTED = {"F4", "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0
 
 # NumPy dtype (by kind+itemsize) -> safetensors string, for writing.
 _NP_TO_ST = {(dt.kind, dt.itemsize): name for name, dt in DTYPES.items() if name != "BF16"}
-
-
-class SafetensorsError(ValueError):
-    """A .safetensors file (or a tensor given to save_file) violates the format."""
 
 
 class _DuplicateKey(Exception):

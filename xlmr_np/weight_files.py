@@ -26,13 +26,10 @@ import re
 from pathlib import Path
 
 import numpy as np
+from .errors import CheckpointError
 
 __all__ = ["CheckpointError", "find_weight_files", "read_state_dict", "resolve_model_dir",
            "read_index", "WEIGHT_FORMATS"]
-
-
-class CheckpointError(ValueError):
-    """A model directory or weight file is missing, unreadable, refused as unsafe, or corrupt."""
 
 
 # (format name, file name, is an index of shards), in the order HF's from_pretrained tries them.

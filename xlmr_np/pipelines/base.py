@@ -22,6 +22,7 @@ from .. import model as model_module
 from ..backend import array_module, to_device, to_numpy
 from ..checkpoint import WeightsError, load_params
 from ..config import XLMRobertaConfig
+from ..errors import PipelineError
 
 DTYPES = ("float32", "float64")
 
@@ -34,10 +35,6 @@ HEAD_WEIGHTS = {
                             "XLMRobertaForTokenClassification saves)",
     "question_answering": "a question-answering head (qa_outputs.*, as XLMRobertaForQuestionAnswering saves)",
 }
-
-
-class PipelineError(ValueError):
-    """An input or a model that a pipeline cannot work with; the message says what to change."""
 
 
 def resolve_directory(model):
