@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st  # 
 
 import xlmr_np  # noqa: E402
 from xlmr_np.config import POSITION_EMBEDDING_TYPES  # noqa: E402
-from xlmr_np.ops import ACTIVATIONS  # noqa: E402
+from xlmr_np.core.ops import ACTIVATIONS  # noqa: E402
 from xlmr_np.verify import tolerance_for  # noqa: E402
 
 from hf_helpers import HF_CLASSES, flatten_outputs, random_hf_model, to_torch  # noqa: E402

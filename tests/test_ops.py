@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from xlmr_np import ops
+from xlmr_np.core import ops
 
 GRID = np.concatenate([np.linspace(-8, 8, 200_001), np.linspace(-0.6, 0.6, 20_001), np.linspace(3.9, 4.1, 2_001),
                        -np.linspace(3.9, 4.1, 2_001), [0.0, 1e-300, -1e-300, 5.9, 6.1, 27.0, -27.0, 1e6]])

@@ -3,22 +3,50 @@
     import xlmr_np
     model = xlmr_np.XLMRobertaForMaskedLM.from_pretrained("path/to/checkpoint")
     logits = model(input_ids=[[0, 35378, 6661, 38, 2]]).logits
+
+The names below are imported on first use (PEP 562), so `import xlmr_np.core` needs numpy only and
+`xlmr_np.XLMRobertaModel` does not need sentencepiece: only the tokenizer and the pipelines do.
 """
+from __future__ import annotations
+
+import importlib
+import warnings
 
 __version__ = "0.1.0"
 
-from . import model  # noqa: F401  (the functional core, importable for teaching: xlmr_np.model.encoder)
-from .config import XLMRobertaConfig
-from .modeling import (XLMRobertaForCausalLM, XLMRobertaForMaskedLM, XLMRobertaForMultipleChoice,
-                       XLMRobertaForQuestionAnswering, XLMRobertaForSequenceClassification,
-                       XLMRobertaForTokenClassification, XLMRobertaModel, XLMRobertaPreTrainedModel)
+# public name -> the module that defines it
+_EXPORTS = {
+    "XLMRobertaConfig": "config",
+    "XLMRobertaPreTrainedModel": "modeling",
+    "XLMRobertaModel": "modeling",
+    "XLMRobertaForMaskedLM": "modeling",
+    "XLMRobertaForCausalLM": "modeling",
+    "XLMRobertaForSequenceClassification": "modeling",
+    "XLMRobertaForMultipleChoice": "modeling",
+    "XLMRobertaForTokenClassification": "modeling",
+    "XLMRobertaForQuestionAnswering": "modeling",
+    "XLMRobertaTokenizer": "tokenizer",
+    "pipeline": "pipelines",
+}
 
-from .pipelines import pipeline
+# the functional core's old addresses (xlmr_np.model.encoder, ...), kept for one release
+_MOVED = {"model": "core.model", "ops": "core.ops", "heads": "core.heads"}
 
-from .tokenizer import XLMRobertaTokenizer
+__all__ = sorted(_EXPORTS) + ["__version__"]
 
-__all__ = [
-    "XLMRobertaConfig", "XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForCausalLM",
-    "XLMRobertaForSequenceClassification", "XLMRobertaForMultipleChoice", "XLMRobertaForTokenClassification",
-    "XLMRobertaForQuestionAnswering", "XLMRobertaPreTrainedModel", "XLMRobertaTokenizer", "pipeline", "__version__",
-]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _MOVED:
+        warnings.warn(f"xlmr_np.{name} is now xlmr_np.{_MOVED[name]}; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        value = importlib.import_module(f".{_MOVED[name]}", __name__)
+    else:
+        raise AttributeError(f"module 'xlmr_np' has no attribute {name!r}")
+    globals()[name] = value  # found once; later lookups do not come here
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | set(_MOVED))

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .ops import ACTIVATIONS
+from .core.ops import ACTIVATIONS
 from .errors import ConfigError
 
 POSITION_EMBEDDING_TYPES = ("absolute", "relative_key", "relative_key_query")

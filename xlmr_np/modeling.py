@@ -1,7 +1,8 @@
 """Thin classes with Hugging Face's names: loading, saving, calling, generating. No math of their own.
 
-Each class holds a config and a flat parameter dict; `__call__` checks the inputs (inputs.py), runs the body
-(model.py) and a head (heads.py), and wraps the arrays in HF-shaped outputs (outputs.py).
+Each class holds a config, a flat parameter dict and a kernel set; `__call__` checks the inputs (inputs.py),
+runs the body (core/model.py) and a head (core/heads.py) with that kernel set (runtime/: "fast" by default,
+"reference" for the core alone), and wraps the arrays in HF-shaped outputs (outputs.py).
 Reference for the call signature and outputs: transformers 4.57.6 `modeling_xlm_roberta.py`.
 Not implemented: training losses (`labels`) and dropout, i.e. this is inference only.
 """
@@ -12,8 +13,10 @@ import warnings
 
 import numpy as np
 
-from . import heads, inputs as inputs_module, model
+from . import inputs as inputs_module
 from .backend import array_module, to_device
+from .core import heads, model
+from .runtime import kernel_set
 from .checkpoint import load_params, save_params
 from .config import XLMRobertaConfig
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions, MaskedLMOutput,
@@ -35,16 +38,19 @@ class XLMRobertaPreTrainedModel:
     head: str | None = None  # key into checkpoint.HEADS
     with_pooler = False  # add_pooling_layer as HF sets it per class
 
-    def __init__(self, config: XLMRobertaConfig, params: dict):
+    def __init__(self, config: XLMRobertaConfig, params: dict, kernels=None):
         self.config = config
         self.params = params
+        self.kernels = kernel_set(kernels)
 
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", device="cpu"):
+    def from_pretrained(cls, path, dtype="float32", device="cpu", kernels=None):
         """Load config.json + weights from a directory (or a hub id found in the local HF cache).
 
         dtype: "float32" (default) or "float64"; float16/bfloat16 files are upcast. device: "cpu" or "gpu".
+        kernels: "fast" (default, or $XLMR_NP_KERNELS) or "reference" (the core code alone), see xlmr_np.runtime.
         """
+        kernels = kernel_set(kernels)  # an unknown name fails before anything is read
         from .weight_files import resolve_model_dir
 
         directory = resolve_model_dir(path)
@@ -55,7 +61,7 @@ class XLMRobertaPreTrainedModel:
                           f"(HF would fill the pooler with random numbers)", stacklevel=2)
         if device != "cpu":
             params = to_device(params, device)
-        return cls(config, params)
+        return cls(config, params, kernels)
 
     def save_pretrained(self, directory):
         """Write config.json + model.safetensors in the layout HF transformers loads."""
@@ -89,12 +95,13 @@ class XLMRobertaPreTrainedModel:
         # HF: a cache exists only for decoders, and decoders use one unless told otherwise (config.use_cache).
         use_cache = bool(cfg.is_decoder and (cfg.use_cache if use_cache is None else use_cache))
         return model.forward(self.params, cfg, checked, past_key_values, past_length, use_cache,
-                             bool(output_attentions), bool(output_hidden_states), trace)
+                             bool(output_attentions), bool(output_hidden_states), trace, kernels=self.kernels)
 
     def __repr__(self):
         c = self.config
         return (f"{type(self).__name__}(layers={c.num_hidden_layers}, hidden={c.hidden_size}, "
-                f"heads={c.num_attention_heads}, vocab={c.vocab_size}, dtype={self.dtype.name})")
+                f"heads={c.num_attention_heads}, vocab={c.vocab_size}, dtype={self.dtype.name}, "
+                f"kernels={self.kernels.name})")
 
 
 class XLMRobertaModel(XLMRobertaPreTrainedModel):
@@ -112,22 +119,22 @@ class XLMRobertaModel(XLMRobertaPreTrainedModel):
 class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
     head = "masked_lm"
 
-    def __init__(self, config, params):
-        super().__init__(config, params)
+    def __init__(self, config, params, kernels=None):
+        super().__init__(config, params, kernels)
         if config.is_decoder:
             warnings.warn("XLMRobertaForMaskedLM with is_decoder=True: attention will be causal", stacklevel=2)
 
     def __call__(self, input_ids=None, **kwargs):
         out = self._body(input_ids, **kwargs)
-        return MaskedLMOutput(logits=heads.lm_head(self.params, self.config, out["last_hidden_state"]),
+        return MaskedLMOutput(logits=heads.lm_head(self.params, self.config, out["last_hidden_state"], self.kernels),
                               hidden_states=out["hidden_states"], attentions=out["attentions"])
 
 
 class XLMRobertaForCausalLM(XLMRobertaPreTrainedModel):
     head = "masked_lm"  # the same LM head and weights as the masked LM
 
-    def __init__(self, config, params):
-        super().__init__(config, params)
+    def __init__(self, config, params, kernels=None):
+        super().__init__(config, params, kernels)
         if not config.is_decoder:
             warnings.warn("If you want to use `XLMRobertaForCausalLM` as a standalone, add `is_decoder=True.` "
                           "(without it attention is bidirectional, as in HF)", stacklevel=2)
@@ -135,7 +142,7 @@ class XLMRobertaForCausalLM(XLMRobertaPreTrainedModel):
     def __call__(self, input_ids=None, **kwargs):
         out = self._body(input_ids, **kwargs)
         return CausalLMOutputWithCrossAttentions(
-            logits=heads.lm_head(self.params, self.config, out["last_hidden_state"]),
+            logits=heads.lm_head(self.params, self.config, out["last_hidden_state"], self.kernels),
             past_key_values=out["past_key_values"], hidden_states=out["hidden_states"],
             attentions=out["attentions"], cross_attentions=out["cross_attentions"])
 
@@ -208,10 +215,10 @@ class XLMRobertaForTokenClassification(XLMRobertaPreTrainedModel):
 class XLMRobertaForQuestionAnswering(XLMRobertaPreTrainedModel):
     head = "question_answering"
 
-    def __init__(self, config, params):
+    def __init__(self, config, params, kernels=None):
         if config.num_labels != 2:
             raise ValueError(f"question answering needs num_labels=2 (start, end), the config has {config.num_labels}")
-        super().__init__(config, params)
+        super().__init__(config, params, kernels)
 
     def __call__(self, input_ids=None, **kwargs):
         out = self._body(input_ids, **kwargs)

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import inputs as inputs_module
-from .. import model as model_module
 from ..backend import array_module, to_device, to_numpy
 from ..checkpoint import WeightsError, load_params
 from ..config import XLMRobertaConfig
+from ..core import model as model_module
 from ..errors import PipelineError
+from ..runtime import kernel_set
 
 DTYPES = ("float32", "float64")
 
@@ -77,7 +78,8 @@ class Pipeline:
     head: str | None = None
     OPTIONS: dict = {}  # call options and their defaults
 
-    def __init__(self, model, tokenizer=None, dtype="float32", batch_size=8, device="cpu", **defaults):
+    def __init__(self, model, tokenizer=None, dtype="float32", batch_size=8, device="cpu", kernels=None, **defaults):
+        self.kernels = kernel_set(kernels)  # "fast" (default, or $XLMR_NP_KERNELS) or "reference"
         if dtype not in DTYPES:
             raise PipelineError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -173,7 +175,8 @@ class Pipeline:
 
     def hidden_states(self, ids, mask):
         """last_hidden_state [B, T, D] of the encoder for padded ids/mask [B, T] (on the parameters' backend)."""
-        return model_module.forward(self.params, self.config, self.checked_inputs(ids, mask))["last_hidden_state"]
+        checked = self.checked_inputs(ids, mask)
+        return model_module.forward(self.params, self.config, checked, kernels=self.kernels)["last_hidden_state"]
 
     def run_batches(self, sequences, compute, batch_size=None):
         """compute(ids [B, T], mask [B, T], rows) for length-sorted batches; results in input order.
@@ -207,12 +210,6 @@ def pad_batch(sequences, pad_id):
         ids[row, :len(seq)] = seq
         mask[row, :len(seq)] = 1
     return ids, mask
-
-
-def softmax(x, axis=-1):
-    """exp(x - max) / sum, in the input's precision (HF's pipelines use this stable form)."""
-    shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
 
 
 def host(array):

@@ -21,11 +21,11 @@ import logging
 
 import numpy as np
 
-from .. import heads
-from .. import model as model_module
 from ..backend import array_module
-from ..ops import activation, linear
-from .base import Pipeline, PipelineError, as_list, check_text, host, softmax
+from ..core import heads
+from ..core import model as model_module
+from ..core.ops import softmax  # exp(x - max) / sum, as HF's pipelines
+from .base import Pipeline, PipelineError, as_list, check_text, host
 
 logger = logging.getLogger("xlmr_np.pipelines")
 
@@ -88,19 +88,17 @@ class FillMaskPipeline(Pipeline):
         else:
             last = cfg.num_hidden_layers - 1
             checked = self.checked_inputs(ids, mask)
-            if last:
-                x = model_module.forward(params, cfg.replace(num_hidden_layers=last), checked)["last_hidden_state"]
-            else:
-                x = embeddings_only(params, cfg, checked)  # [B, T, D] after the first L-1 layers
+            x = model_module.forward(params, cfg, checked, layers=range(last),
+                                     kernels=self.kernels)["last_hidden_state"]  # [B, T, D] after L-1 layers
             most = max(len(p) for p in positions)
             query_pos = np.zeros((len(positions), most), dtype=np.int64)  # [B, M]; padding slots read token 0
             for r, p in enumerate(positions):
                 query_pos[r, :len(p)] = p
             out = last_layer_at(model_module.sub(params, f"layers.{last}"), cfg, x, checked["attention_mask"],
-                                xp.asarray(query_pos))  # [B, M, D]
+                                xp.asarray(query_pos), self.kernels)  # [B, M, D]
             slot = xp.asarray(np.concatenate([np.arange(len(p)) for p in positions]))  # [N]
             hidden = out[rows, slot]  # [B, M, D] -> [N, D]
-        logits = host(heads.lm_head(params, cfg, hidden[None])[0])  # [1, N, D] -> [N, V]
+        logits = host(heads.lm_head(params, cfg, hidden[None], self.kernels)[0])  # [1, N, D] -> [N, V]
         return softmax(logits)  # [N, V], in the compute dtype (HF: float32)
 
     # --- post-processing ---------------------------------------------------------------------------------
@@ -165,27 +163,19 @@ def top_indices(values, k):
     return part[np.argsort(-values[part], kind="stable")]
 
 
-def last_layer_at(p, cfg, x, mask, query_pos):
+def last_layer_at(p, cfg, x, mask, query_pos, kernels=None):
     """The last encoder layer, evaluated only at `query_pos` [B, M] of x [B, T, D]: returns [B, M, D].
 
-    Same arithmetic as model.layer, except that the queries (and so the residuals and the feed-forward) are
-    taken at the wanted positions only; keys and values still see every token. Absolute positions only.
+    core.model.layer's steps, except that the queries (and so the residuals and the feed-forward) are taken
+    at the wanted positions only; keys and values still see every token (passed as `kv_input`, which
+    attention treats like cross-attention: no relative positions, so absolute-position models only).
     """
     xp = array_module(x)
     attn = model_module.sub(p, "attention")
     batch = xp.arange(x.shape[0])[:, None]  # [B, 1]
     query = x[batch, query_pos]  # [B, T, D] -> [B, M, D]
     additive = model_module.self_attention_mask(mask, x.shape[1], False, x.dtype)  # [B, 1, 1, T]
-    context, _, _ = model_module.attention(attn, cfg, query, additive, kv_input=x)  # [B, M, D]
+    context, _, _ = model_module.attention(attn, cfg, query, additive, cfg.num_attention_heads, kv_input=x,
+                                           kernels=kernels)  # [B, M, D]
     h = model_module.residual_norm(attn, cfg, context, query)  # [B, M, D]
-    ffn = model_module.sub(p, "ffn")
-    inner = activation(cfg.hidden_act)(linear(h, ffn["in.weight"], ffn["in.bias"]))  # [B, M, D] -> [B, M, F]
-    return model_module.residual_norm(ffn, cfg, inner, h)  # [B, M, D]
-
-
-def embeddings_only(params, cfg, checked):
-    """The embedding output [B, T, D] (what a zero-layer encoder returns)."""
-    ids = checked["input_ids"]
-    positions = model_module.position_ids_from_input_ids(ids, cfg.pad_token_id)  # [B, T]
-    types = checked["token_type_ids"]
-    return model_module.embeddings(params, cfg, params["embeddings.word"][ids], types, positions)  # [B, T, D]
+    return model_module.ffn(model_module.sub(p, "ffn"), cfg, h, kernels)  # [B, M, D]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import heads
+from ..core import heads
 from .base import Pipeline, PipelineError, host
 
 SPIECE_UNDERLINE = "\u2581"

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import heads
-from .base import Pipeline, PipelineError, as_list, check_text, host, softmax
+from ..core import heads
+from ..core.ops import sigmoid, softmax  # HF's pipelines use the same stable exp(x - max) / sum
+from .base import Pipeline, PipelineError, as_list, check_text, host
 
 _LEGACY = object()  # "top_k not given"
 FUNCTIONS = ("sigmoid", "softmax", "none")
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 class TextClassificationPipeline(Pipeline):

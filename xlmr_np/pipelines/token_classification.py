@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import heads
-from .base import Pipeline, PipelineError, as_list, check_text, host, softmax
+from ..core import heads
+from ..core.ops import softmax  # exp(x - max) / sum, as HF's pipelines
+from .base import Pipeline, PipelineError, as_list, check_text, host
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 SPIECE_UNDERLINE = "\u2581"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import heads
+from ..core import heads
 from .base import Pipeline, PipelineError, as_list, check_text, host
 
 

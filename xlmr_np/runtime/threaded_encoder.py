@@ -1,43 +1,41 @@
-"""The encoder on every core: model.encoder with each layer's heads and FFN columns shared out between threads.
+"""The encoder on every core: a stand-in for core.model.encoder that shares each layer out between threads.
 
 Why: NumPy runs GELU, softmax and LayerNorm on one core; only its BLAS uses the others. Here n threads (the
 caller and n - 1 helpers) run the layer stack together, each on its own share, with numpy's OpenBLAS set to
 one thread for the duration so that the n streams of GEMMs do not fight over the cores. Per layer, thread i:
 
-  1. computes q, k, v for its heads (its rows of W_q, W_k, W_v) and attention for those heads, with
-     model.attention itself; then its part of the output projection, context_i @ W_o[:, cols_i]^T: a [M, D]
-     partial sum over its slice of the hidden dimension (M = B * T)
+  1. runs core.model.attention on its heads (its rows of W_q, W_k, W_v, and the head count passed
+     explicitly); then its part of the output projection, context_i @ W_o[:, cols_i]^T: a [M, D] partial sum
+     over its slice of the hidden dimension (M = B * T)
                           -- barrier: all partial sums are ready --
-  2. for its rows: sum of the partial sums + b_o + residual, LayerNorm -> h
+  2. for its rows: sum of the partial sums + b_o, then core.model.add_norm with the residual -> h
                           -- barrier: h is complete --
-  3. its FFN columns: act(h @ W_in[cols_i]^T + b_in[cols_i]) @ W_out[:, cols_i]^T, again a partial sum
+  3. its FFN columns: core.model.ffn_inner on its rows of W_in, then @ W_out[:, cols_i]^T, again a partial sum
                           -- barrier --
-  4. for its rows: sum + b_out + residual h, LayerNorm -> the layer's output
+  4. for its rows: sum + b_out, add_norm with the residual h -> the layer's output
                           -- barrier: the next layer reads all of it --
 
-The arithmetic is model.py's; only the order of two float32 sums changes (the hidden and FFN dimensions are
-summed in n pieces), so results equal model.encoder's to rounding (tests/test_parallel.py; goldens).
-`applies` decides when this path is taken: NumPy arrays, no past cache and no cross-attention (those take
-model.encoder), numpy's BLAS is OpenBLAS (the only one whose thread count we can set), inputs large enough
-to pay for the threads, and no other thread using this path at the moment. XLMR_NP_THREADS=1 turns it off;
-XLMR_NP_THREADS=n asks for n threads (default: OpenBLAS's own thread count).
+The arithmetic is the core's; only the order of two float32 sums changes (the hidden and FFN dimensions are
+summed in n pieces), so results equal core.model.encoder's to rounding (tests/test_threaded_encoder.py).
+`applies` decides when this path is taken: NumPy arrays, no past cache and no cross-attention, numpy's BLAS
+is OpenBLAS (the only one whose thread count we can set), and inputs large enough to pay for the threads.
+Only one threaded forward runs at a time: a concurrent caller takes core.model.encoder.
+XLMR_NP_THREADS=1 turns it off; XLMR_NP_THREADS=n asks for n threads (default: OpenBLAS's own thread count).
 Measured gains and their limits: docs/performance.md.
+
+Shape legend: B batch, T tokens, M = B * T rows, D hidden, F intermediate, H heads, n threads.
 """
 from __future__ import annotations
 
-import ctypes
-import dataclasses
-import glob
 import os
 import queue
 import threading
 
 import numpy as np
 
-from . import model
-from .backend import array_module
-from .fast import activation, gelu
-from .ops import layer_norm, linear
+from ..backend import array_module
+from ..core import model
+from .openblas import openblas, thread_limit
 
 # Below this many tokens in the batch (B * T) the threads cost more than they save: with xlm-roberta-base's
 # shapes 1 x 64 tokens took 169 ms threaded and 143 ms on one thread, 2 x 64 243 ms and 260 ms (each GEMM is
@@ -45,8 +43,9 @@ from .ops import layer_norm, linear
 MIN_TOKENS = 128
 
 
-def applies(x, cross_input=None, past_key_values=None, use_cache=False) -> bool:
-    """Whether `encoder` below runs this forward (else model.encoder does).
+def applies(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
+            *rest, **options) -> bool:
+    """Whether `encoder` below can run this forward (else core.model.encoder does).
 
     A cache may be started (use_cache: a decoder's prompt) but not continued: the steps that follow are one
     token each, far below MIN_TOKENS.
@@ -57,7 +56,7 @@ def applies(x, cross_input=None, past_key_values=None, use_cache=False) -> bool:
 
 def thread_count() -> int:
     """XLMR_NP_THREADS if set, else OpenBLAS's thread count; 1 when numpy's BLAS is not a known OpenBLAS."""
-    if _openblas() is None:
+    if openblas() is None:
         return 1
     requested = os.environ.get("XLMR_NP_THREADS", "").strip()
     if requested:
@@ -65,46 +64,42 @@ def thread_count() -> int:
             return max(1, int(requested))
         except ValueError:
             raise ValueError(f"XLMR_NP_THREADS={requested!r}: expected a whole number of threads, e.g. 2") from None
-    return _openblas().get()
+    return openblas().get()
 
 
 def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
-            use_cache=False, output_attentions=False, output_hidden_states=False, trace=None):
-    """model.encoder with the same arguments and result, on `thread_count()` threads where `applies` says so.
+            use_cache=False, output_attentions=False, output_hidden_states=False, trace=None, layers=None,
+            kernels=None):
+    """core.model.encoder's arguments and result, computed on `thread_count()` threads (see `applies`).
 
-    Otherwise (a past cache, cross-attention, or another thread already on this path) it is model.encoder itself.
+    While another thread is on this path, this call runs core.model.encoder instead.
     """
-    plain = (params, cfg, x, mask, head_mask, cross_input, cross_mask, past_key_values, use_cache,
-             output_attentions, output_hidden_states, trace)
-    if not applies(x, cross_input, past_key_values, use_cache):
-        return model.encoder(*plain)
-    threads = min(thread_count(), cfg.num_attention_heads)
     if not _LOCK.acquire(blocking=False):  # one threaded forward at a time; others run the plain path
-        return model.encoder(*plain)
-    blas = _openblas()
-    blas_threads = blas.get()
+        return model.encoder(params, cfg, x, mask, head_mask, cross_input, cross_mask, past_key_values, use_cache,
+                             output_attentions, output_hidden_states, trace, layers, kernels)
     try:
-        blas.set(1)
-        return _run(_team(threads), params, cfg, x, mask, head_mask, use_cache, output_attentions,
-                    output_hidden_states, trace)
+        with thread_limit(1):
+            team = _team(min(thread_count(), cfg.num_attention_heads))
+            return _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states,
+                        trace, list(range(cfg.num_hidden_layers) if layers is None else layers), kernels)
     finally:
-        blas.set(blas_threads)
         _LOCK.release()
 
 
-def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states, trace):
+def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states, trace,
+         layer_ids, kernels):
     xp = array_module(x)
     keep_states = output_hidden_states or trace is not None
     batch, length, hidden = x.shape
     rows_total, n, head_dim = batch * length, team.size, cfg.head_dim
-    layers = [model.sub(params, f"layers.{i}") for i in range(cfg.num_hidden_layers)]
+    layers = [model.sub(params, f"layers.{i}") for i in layer_ids]
     heads = _shares(cfg.num_attention_heads, n)  # thread i's heads, FFN columns and rows
     ffn_columns = _shares(cfg.intermediate_size, n)
     rows = _shares(rows_total, n)
     # Hidden states: all kept when returned, else two buffers in turn after x (layer i reads one, writes the other).
-    states = [x] + [xp.empty_like(x) for _ in range(cfg.num_hidden_layers if keep_states else 2)]
+    states = [x] + [xp.empty_like(x) for _ in range(len(layers) if keep_states else min(2, len(layers)))]
 
-    def slot(i):  # the index in `states` of layer i's input (i = L: the last output)
+    def slot(i):  # the index in `states` of the i-th layer's input (i = len(layers): the last output)
         return i if keep_states or i == 0 else 1 + (i - 1) % 2
 
     partial = xp.empty((n, rows_total, hidden), dtype=x.dtype)  # [n, M, D]: each thread's partial sums
@@ -113,23 +108,19 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
              else None for _ in layers]  # [B, H, T, S] each
     cache = [tuple(xp.empty((batch, cfg.num_attention_heads, length, head_dim), dtype=x.dtype) for _ in "kv")
              for _ in layers] if use_cache else None  # (k, v) [B, H, S, Dh] per layer
-    relative = cfg.position_embedding_type != "absolute"
-    act = activation(cfg.hidden_act)
 
     def share(i):
         own_heads, own_ffn, own_rows = heads[i], ffn_columns[i], rows[i]
         cols = slice(own_heads.start * head_dim, own_heads.stop * head_dim)  # its slice of the hidden dim
-        part_cfg = dataclasses.replace(cfg, num_attention_heads=own_heads.stop - own_heads.start,
-                                       hidden_size=cols.stop - cols.start)
         for index, p in enumerate(layers):
             x_in, x_out = states[slot(index)], states[slot(index + 1)]  # [B, T, D] each
             attn, ffn = model.sub(p, "attention"), model.sub(p, "ffn")
             own = dict(attn, **{f"{w}.{kind}": attn[f"{w}.{kind}"][cols] for w in ("query", "key", "value")
                                 for kind in ("weight", "bias")})  # its rows of W_q, W_k, W_v (views)
-            layer_head_mask = None if head_mask is None else head_mask[index][own_heads]
-            context, own_probs, own_kv = model.attention(own, part_cfg, x_in, mask, layer_head_mask, cached=use_cache,
-                                                         relative=relative, keep_probs=output_attentions,
-                                                         block_bytes=model.ATTENTION_BLOCK_BYTES // n)  # [B, T, D/n]
+            layer_head_mask = None if head_mask is None else head_mask[layer_ids[index]][own_heads]
+            context, own_probs, own_kv = model.attention(own, cfg, x_in, mask, own_heads.stop - own_heads.start,
+                                                         layer_head_mask, cached=use_cache,
+                                                         keep_probs=output_attentions, kernels=kernels)  # [B, T, D/n]
             if output_attentions:
                 probs[index][:, own_heads] = own_probs  # [B, H/n, T, S] into [B, H, T, S]
             if use_cache:
@@ -139,20 +130,19 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
             team.barrier.wait()
             _sum_norm(partial[:, own_rows], attn, cfg, x_in.reshape(rows_total, hidden)[own_rows], out=h[own_rows])
             team.barrier.wait()
-            inner = linear(h, ffn["in.weight"][own_ffn], ffn["in.bias"][own_ffn])  # [M, D] -> [M, F/n]
-            inner = activate(act, inner)
+            own_in = {"in.weight": ffn["in.weight"][own_ffn], "in.bias": ffn["in.bias"][own_ffn]}  # its FFN rows
+            inner = model.ffn_inner(own_in, cfg, h, kernels)  # [M, D] -> [M, F/n]
             partial_product(inner, ffn["out.weight"][:, own_ffn], out=partial[i])  # [M, F/n] -> [M, D]
             team.barrier.wait()
             _sum_norm(partial[:, own_rows], ffn, cfg, h[own_rows], out=x_out.reshape(rows_total, hidden)[own_rows])
             team.barrier.wait()
 
     team.run(share)
-    last = states[slot(cfg.num_hidden_layers)]
     if trace is not None:
-        for index in range(cfg.num_hidden_layers):
-            trace[f"layers.{index}"] = states[index + 1]
+        for index, layer_id in enumerate(layer_ids):
+            trace[f"layers.{layer_id}"] = states[index + 1]
     return {
-        "last_hidden_state": last,
+        "last_hidden_state": states[slot(len(layers))],
         "hidden_states": tuple(states) if output_hidden_states else None,
         "attentions": tuple(probs) if output_attentions else None,
         "cross_attentions": None,
@@ -165,17 +155,12 @@ def partial_product(x, weight_columns, out):
     return array_module(x).matmul(x, weight_columns.T, out=out)
 
 
-def activate(act, inner):
-    """act(inner), in place where it can be (fast.gelu): [M, F/n]."""
-    return act(inner, out=inner) if act is gelu else act(inner)
-
-
 def _sum_norm(partials, p, cfg, residual, out):
-    """LayerNorm(sum of the partial products + bias + residual) for some rows: model.residual_norm's arithmetic."""
+    """LayerNorm(sum of the partial products + bias + residual) for some rows: core.model.residual_norm's arithmetic
+    with its dense layer summed in pieces."""
     array_module(out).sum(partials, axis=0, out=out)  # [n, rows, D] -> [rows, D]
     out += p["out.bias"]
-    out += residual
-    layer_norm(out, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps, out=out)
+    model.add_norm(p, cfg, out, residual)
 
 
 def _shares(total: int, parts: int):
@@ -240,42 +225,3 @@ def _team(size: int) -> _Team:
     if team is None or team.pid != os.getpid() or team.broken:
         team = _TEAMS[size] = _Team(size)
     return team
-
-
-# --- numpy's OpenBLAS thread count ----------------------------------------------------------------------------
-class _OpenBLAS:
-    """get() and set(n) of the library's thread count, through its C functions."""
-
-    def __init__(self, get_function, set_function):
-        self._get, self._set = get_function, set_function
-        self._get.restype, self._set.argtypes = ctypes.c_int, [ctypes.c_int]
-
-    def get(self) -> int:
-        return self._get()
-
-    def set(self, threads: int) -> None:
-        self._set(threads)
-
-
-_OPENBLAS_CACHE: list = []
-
-
-def _openblas():
-    """numpy's bundled OpenBLAS (scipy-openblas wheels: 64-bit or 32-bit integers) through ctypes, or None."""
-    if not _OPENBLAS_CACHE:
-        found = None
-        directory = os.path.dirname(np.__file__)
-        for path in sorted(glob.glob(directory + ".libs/*openblas*") + glob.glob(directory + "/.dylibs/*openblas*")):
-            try:
-                library = ctypes.CDLL(path)  # already loaded by numpy: the same library, not a second copy
-            except OSError:
-                continue
-            for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
-                names = (prefix + "get_num_threads" + suffix, prefix + "set_num_threads" + suffix)
-                if all(hasattr(library, name) for name in names):
-                    found = _OpenBLAS(*(getattr(library, name) for name in names))
-                    break
-            if found is not None:
-                break
-        _OPENBLAS_CACHE.append(found)
-    return _OPENBLAS_CACHE[0]

@@ -1,4 +1,4 @@
-"""Primitives: linear, layer_norm, softmax, erf and the activations named by `hidden_act`.
+"""Primitives: gather_rows, linear, layer_norm, softmax, erf and the activations named by `hidden_act`.
 
 References:
 - torch.nn.Linear (y = x W^T + b, W stored [out, in]) and torch.nn.LayerNorm (biased variance, eps inside
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from .backend import array_module, native_erf
+from ..backend import array_module, native_erf
 
 # --- erf: Cody's rational approximations, evaluated in float64 --------------------------------------------
 # Measured against math.erf on a dense grid (tests/test_ops.py): max abs error 2.2e-16 in float64.
@@ -200,6 +200,11 @@ def activation(name: str):
 
 
 # --- linear algebra ---------------------------------------------------------------------------------------
+def gather_rows(matrix, ids):
+    """matrix[ids]: the rows of a [V, D] table for integer ids [...] (an embedding lookup) -> [..., D]."""
+    return matrix[ids]  # [...] -> [..., D]
+
+
 def linear(x, weight, bias=None):
     """x W^T + b with W stored [out, in] as in the checkpoint: [..., in] -> [..., out]."""
     rows = x.reshape(-1, x.shape[-1])  # [..., in] -> [N, in]: one GEMM (matmul would run one per leading index)

@@ -1,28 +1,29 @@
 """The six task heads, as pure functions on the body's output.
 
 Reference: transformers 4.57.6 `modeling_xlm_roberta.py`: XLMRobertaLMHead, XLMRobertaClassificationHead,
-and the classifier / qa_outputs layers of XLMRobertaFor{MultipleChoice,TokenClassification,QuestionAnswering}
-(hf_xlmr_spec.md §6). Dropout is the identity at inference, so it does not appear.
+and the classifier / qa_outputs layers of XLMRobertaFor{MultipleChoice,TokenClassification,QuestionAnswering}.
+Dropout is the identity at inference, so it does not appear.
 
 Shape legend: B batch, T tokens, D hidden, V vocabulary, C choices or labels.
 """
 from __future__ import annotations
 
-from .backend import array_module
-from .fast import gelu, linear_from_file
+from ..backend import array_module
+from .model import REFERENCE
 from .ops import layer_norm, linear
 
 
-def lm_head(params, cfg, hidden):
+def lm_head(params, cfg, hidden, kernels=None):
     """Masked/causal LM logits: LN(gelu(dense(h))) E^T + b. The activation is always the exact erf GELU.
 
     `lm.decoder.weight` is the word-embedding matrix itself when tie_word_embeddings is true, and the
     decoder bias is `lm_head.bias` in 4.57.6 even when the weights are untied.
     """
+    kernels = kernels or REFERENCE
     x = linear(hidden, params["lm.dense.weight"], params["lm.dense.bias"])  # [B, T, D]
-    x = gelu(x, out=x)  # fast.gelu: in place, no full-size temporaries
+    x = kernels.activation("gelu")(x)  # XLMRobertaLMHead calls gelu itself, not ACT2FN[hidden_act]
     x = layer_norm(x, params["lm.norm.weight"], params["lm.norm.bias"], cfg.layer_norm_eps)
-    return linear_from_file(x, params["lm.decoder.weight"], params["lm.bias"])  # [B, T, D] -> [B, T, V]
+    return kernels.lm_decoder(x, params["lm.decoder.weight"], params["lm.bias"])  # [B, T, D] -> [B, T, V]
 
 
 def sequence_classification(params, cfg, hidden):

@@ -1,26 +1,26 @@
-"""The XLM-R body, top to bottom: embeddings, attention, post-LN layers, encoder, pooler.
+"""The XLM-R body, top to bottom: embeddings, masks, attention, post-LN layers, encoder, pooler.
 
-Reference: transformers 4.57.6 `models/xlm_roberta/modeling_xlm_roberta.py` (eager attention) and
-`modeling_utils.py` (get_extended_attention_mask, invert_attention_mask, get_head_mask); facts and line
-numbers in shared/reference/hf_xlmr_spec.md §2-§5. Parameters are a flat dict with this project's names
-(the table to Hugging Face's names is in checkpoint.py); weights keep the checkpoint's [out, in] layout.
+Reference: transformers 4.57.6 `models/xlm_roberta/modeling_xlm_roberta.py` (XLMRobertaEmbeddings,
+XLMRobertaSelfAttention with eager attention, XLMRobertaLayer, XLMRobertaEncoder, XLMRobertaPooler,
+XLMRobertaModel.forward) and `modeling_utils.py` (ModuleUtilsMixin.get_extended_attention_mask,
+invert_attention_mask). Parameters are a flat dict with this project's names (the table from Hugging Face's
+names is xlmr_np/weights/keys.py); weights keep the checkpoint's [out, in] layout.
+Inputs reach these functions already checked and converted (xlmr_np/inputs.py).
+
+Five operations go through a kernel set (core/kernels.py): the embedding lookup, the activation, attention
+proper, the LM decoder and the encoder stack. With none given, the functions of this file and ops.py run:
+REFERENCE, at the bottom.
 
 Shape legend: B batch, T query length (new tokens), P cached length, S key length (= P + T for
 self-attention, the encoder length for cross-attention), D hidden, H heads, Dh head dim, F intermediate.
-Inputs reach these functions already validated and converted by inputs.py.
 """
 from __future__ import annotations
 
 import math
 
-from .backend import array_module
-from .fast import activation, take_rows
-from .ops import layer_norm, linear, softmax
-
-# Attention scores [B, H, T, S] larger than this are computed one block of query rows at a time, so that
-# memory grows linearly in T (8,194 positions would need 3 GB per layer at batch 1). The blocks give the
-# same numbers; 16 MB blocks also keep softmax's passes in the L3 cache.
-ATTENTION_BLOCK_BYTES = 16 * 2**20
+from ..backend import array_module
+from .kernels import Kernels
+from .ops import activation, gather_rows, layer_norm, linear, softmax
 
 
 def sub(params: dict, prefix: str) -> dict:
@@ -31,17 +31,16 @@ def sub(params: dict, prefix: str) -> dict:
 
 # --- embeddings -------------------------------------------------------------------------------------------
 def position_ids_from_input_ids(input_ids, pad_id: int, past_length: int = 0):
-    """fairseq's make_positions: real tokens count pad+1, pad+2, ... over non-pad tokens; pads stay at pad.
-
-    Left and right padding therefore give a token the same position (hf_xlmr_spec.md §2).
-    """
+    """fairseq's make_positions (HF create_position_ids_from_input_ids): real tokens count pad+1, pad+2, ...
+    over non-pad tokens; pads stay at pad. Left and right padding therefore give a token the same position."""
     xp = array_module(input_ids)
     is_token = (input_ids != pad_id).astype(xp.int64)  # [B, T]
     return (xp.cumsum(is_token, axis=1) + past_length) * is_token + pad_id  # [B, T]
 
 
 def position_ids_from_embeds(batch: int, length: int, pad_id: int, xp):
-    """With inputs_embeds padding cannot be seen: positions are pad+1 ... pad+T for every row (HF does this)."""
+    """With inputs_embeds padding cannot be seen: positions are pad+1 ... pad+T for every row
+    (XLMRobertaEmbeddings.create_position_ids_from_inputs_embeds)."""
     return xp.broadcast_to(xp.arange(pad_id + 1, pad_id + 1 + length, dtype=xp.int64), (batch, length))  # [B, T]
 
 
@@ -53,6 +52,20 @@ def embeddings(params, cfg, token_embeds, token_type_ids, position_ids):
     return layer_norm(x, params["embeddings.norm.weight"], params["embeddings.norm.bias"], cfg.layer_norm_eps, out=x)
 
 
+def embed(params, cfg, inputs, past_length=0, kernels=None):
+    """The embedding output [B, T, D] for checked inputs: word rows (or inputs_embeds), types, positions."""
+    kernels = kernels or REFERENCE
+    word, ids = params["embeddings.word"], inputs["input_ids"]
+    token_embeds = inputs["inputs_embeds"] if ids is None else kernels.gather_rows(word, ids)  # [B, T, D]
+    batch, length = token_embeds.shape[:2]
+    position_ids = inputs["position_ids"]
+    if position_ids is None and ids is not None:
+        position_ids = position_ids_from_input_ids(ids, cfg.pad_token_id, past_length)  # [B, T]
+    elif position_ids is None:
+        position_ids = position_ids_from_embeds(batch, length, cfg.pad_token_id, array_module(word))  # [B, T]
+    return embeddings(params, cfg, token_embeds, inputs["token_type_ids"], position_ids)  # [B, T, D]
+
+
 # --- masks ------------------------------------------------------------------------------------------------
 def additive_mask(mask, dtype):
     """1 = attend, 0 = ignore  ->  0 or the dtype's most negative finite value, added to the scores (PR #17306)."""
@@ -62,7 +75,7 @@ def additive_mask(mask, dtype):
 
 
 def self_attention_mask(mask, length: int, is_decoder: bool, dtype):
-    """A [B, S] or [B, T, S] 0/1 mask -> additive [B, 1, T, S]; decoders add the causal triangle to 2-D masks.
+    """A [B, S] or [B, T, S] 0/1 mask -> additive [B, 1, T|1, S]; decoders add the causal triangle to 2-D masks.
 
     With a cache (S = P + T) every cached position is visible and the new block is causal, as in
     ModuleUtilsMixin.create_extended_attention_mask_for_decoder.
@@ -101,7 +114,7 @@ def relative_position_scores(p, cfg, q, k, cached: bool, first_query: int = 0):
     """Scores from learned distance embeddings (Shaw et al. 2018; Huang et al. 2020 for "relative_key_query").
 
     distance = query position - key position, looked up in a (2 max_pos - 1)-row table. q holds the queries
-    first_query, first_query + 1, ... (a block of them, see attention_probs).
+    first_query, first_query + 1, ... (all of them, or a block of rows).
     HF quirk, copied on purpose: whenever a cache is in use (use_cache=True, even on the first call, or a
     past is given) XLMRobertaSelfAttention takes the single query position S-1 for every query row. That is
     right for one-token generation steps and differs from the uncached pass for multi-token blocks.
@@ -123,8 +136,8 @@ def relative_position_scores(p, cfg, q, k, cached: bool, first_query: int = 0):
 def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=False, first_query=0):
     """softmax((q k^T [+ relative scores]) / sqrt(Dh) + mask) [* head_mask], for the queries q [B, H, T, Dh].
 
-    The arithmetic runs in place on the one [B, H, T, S] scores array, in HF's order (eager attention).
-    q may be a block of query rows starting at `first_query`; mask is [B, 1, T|1, S] for all of them.
+    The arithmetic runs in place on the one [B, H, T, S] scores array, in HF's order (eager_attention_forward).
+    mask is additive, [B, 1, T|1, S] for these query rows, or None.
     """
     if relative:
         scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, Dh] @ [B, H, Dh, S] -> [B, H, T, S]
@@ -133,8 +146,6 @@ def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=F
     else:  # scaling the T x Dh queries costs less than scaling the T x S scores; the same bits when Dh = 4^n
         scores = (q * (1.0 / math.sqrt(cfg.head_dim))) @ k.transpose(0, 1, 3, 2)  # [B, H, T, S]
     if mask is not None:
-        if mask.shape[2] > 1:
-            mask = mask[:, :, first_query:first_query + q.shape[2]]  # this block's query rows
         scores += mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
     probs = softmax(scores, axis=-1, out=scores)  # [B, H, T, S]
     if head_mask is not None:
@@ -142,28 +153,28 @@ def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=F
     return probs
 
 
-def query_block_rows(cfg, q, k, relative: bool, budget: int = None) -> int:
-    """How many query rows keep the scores block (and a relative-position table) within the byte budget."""
-    batch, heads, length, _ = q.shape
-    keys = k.shape[2]
-    per_row = q.itemsize * keys * (batch * heads + (cfg.head_dim if relative else 0))  # scores + distance table
-    budget = ATTENTION_BLOCK_BYTES if budget is None else budget
-    blocks = -(-length // max(1, budget // per_row))  # ceil(T / the most rows the budget allows)
-    return -(-length // blocks)  # that many blocks of equal size (no small last block)
+def attend(p, cfg, q, k, v, mask, head_mask=None, cached=False, relative=False, keep_probs=True):
+    """Attention proper, on heads already split: the probabilities times the values.
+
+    q [B, H, T, Dh], k and v [B, H, S, Dh] -> (context [B, T, H*Dh], probs [B, H, T, S] or None if not
+    keep_probs). H may be a share of the model's heads (p's "distance" table is shared by all heads).
+    """
+    probs = attention_probs(p, cfg, q, k, mask, head_mask, cached, relative)  # [B, H, T, S]
+    context = merge_heads(probs @ v)  # [B, H, T, S] @ [B, H, S, Dh] -> [B, H, T, Dh] -> [B, T, H*Dh]
+    return context, probs if keep_probs else None
 
 
-def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, cached=False, relative=False,
-              keep_probs=True, block_bytes=None):
-    """Multi-head scaled dot-product attention (eager, as XLMRobertaSelfAttention in 4.57.6).
+def attention(p, cfg, x, mask, heads: int, head_mask=None, kv_input=None, past_kv=None, cached=False,
+              keep_probs=True, kernels=None):
+    """Multi-head scaled dot-product attention (XLMRobertaSelfAttention.forward), before the output projection.
 
     x [B, T, D] gives the queries; keys and values come from `kv_input` (cross-attention) or from x, appended
     to `past_kv` (cached [B, H, P, Dh] pairs). Cross-attention reuses a cached (k, v) without recomputing.
+    p holds the weights of `heads` heads (all of the layer's, or a share: their rows of W_q, W_k, W_v).
     `cached` says whether a cache is in use for this call (it changes relative positions, see above).
-    Returns the context [B, T, D] (before the output projection), the probabilities [B, H, T, S] (None when
-    not keep_probs), and (k, v). Scores over `block_bytes` (default ATTENTION_BLOCK_BYTES) are computed in
-    blocks of query rows; then only keep_probs=True holds all of them in memory.
+    Returns the context [B, T, heads*Dh], the probabilities [B, H, T, S] (None unless keep_probs), (k, v).
     """
-    heads = cfg.num_attention_heads
+    kernels = kernels or REFERENCE
     xp = array_module(x)
     q = split_heads(linear(x, p["query.weight"], p["query.bias"]), heads)  # [B, T, D] -> [B, H, T, Dh]
     if kv_input is not None and past_kv is not None:
@@ -175,69 +186,75 @@ def attention(p, cfg, x, mask, head_mask=None, kv_input=None, past_kv=None, cach
         if past_kv is not None:
             k = xp.concatenate([past_kv[0], k], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
             v = xp.concatenate([past_kv[1], v], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
-    rows = query_block_rows(cfg, q, k, relative, block_bytes)
-    if rows == q.shape[2]:  # the common case: one block
-        probs = attention_probs(p, cfg, q, k, mask, head_mask, cached, relative)  # [B, H, T, S]
-        context = merge_heads(probs @ v)  # [B, H, T, S] @ [B, H, S, Dh] -> [B, H, T, Dh] -> [B, T, D]
-        return context, probs if keep_probs else None, (k, v)
-    batch, _, length, _ = q.shape
-    context = xp.empty((batch, length, heads, cfg.head_dim), dtype=q.dtype)  # [B, T, H, Dh]
-    all_probs = xp.empty(q.shape[:3] + k.shape[2:3], dtype=q.dtype) if keep_probs else None  # [B, H, T, S]
-    for start in range(0, length, rows):
-        stop = min(start + rows, length)
-        probs = attention_probs(p, cfg, q[:, :, start:stop], k, mask, head_mask, cached, relative, start)
-        context[:, start:stop] = (probs @ v).transpose(0, 2, 1, 3)  # [B, H, t, Dh] -> [B, t, H, Dh]
-        if keep_probs:
-            all_probs[:, :, start:stop] = probs
-    return context.reshape(batch, length, -1), all_probs, (k, v)  # [B, T, H, Dh] -> [B, T, D]
+    relative = kv_input is None and cfg.position_embedding_type != "absolute"  # cross-attention: never relative
+    context, probs = kernels.attention(p, cfg, q, k, v, mask, head_mask, cached, relative, keep_probs)
+    return context, probs, (k, v)
+
+
+# --- the layer --------------------------------------------------------------------------------------------
+def add_norm(p, cfg, projected, residual):
+    """LayerNorm(projected + residual), in place in `projected`: the end of each post-LN sub-layer."""
+    projected += residual
+    return layer_norm(projected, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps, out=projected)
 
 
 def residual_norm(p, cfg, update, residual):
-    """LayerNorm(dense(update) + residual): the post-LN "output" block after attention and after the FFN."""
-    out = linear(update, p["out.weight"], p["out.bias"])  # [B, T, F|D] -> [B, T, D]
-    out += residual
-    return layer_norm(out, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps, out=out)
+    """LayerNorm(dense(update) + residual): XLMRobertaSelfOutput and XLMRobertaOutput."""
+    return add_norm(p, cfg, linear(update, p["out.weight"], p["out.bias"]), residual)  # [B, T, F|D] -> [B, T, D]
+
+
+def ffn_inner(p, cfg, h, kernels=None):
+    """act(dense(h)): XLMRobertaIntermediate, [B, T, D] -> [B, T, F] (F: p's rows of W_in, all or a share)."""
+    act = (kernels or REFERENCE).activation(cfg.hidden_act)
+    return act(linear(h, p["in.weight"], p["in.bias"]))  # [B, T, D] -> [B, T, F]
+
+
+def ffn(p, cfg, h, kernels=None):
+    """The feed-forward sub-layer with its residual and LayerNorm: LN(W_out act(W_in h + b_in) + b_out + h)."""
+    return residual_norm(p, cfg, ffn_inner(p, cfg, h, kernels), h)  # [B, T, D]
 
 
 def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, cached=False,
-          keep_probs=True):
+          keep_probs=True, kernels=None):
     """One post-LN transformer layer: self-attention, [cross-attention,] feed-forward, each with residual + LN.
 
     `past` is this layer's cache: (k, v) or (k, v, cross_k, cross_v). Returns (output [B, T, D], probs,
     cross_probs, new cache entry); the probabilities are None unless keep_probs.
     """
+    heads = cfg.num_attention_heads
     attn = sub(p, "attention")
-    context, probs, self_kv = attention(attn, cfg, x, mask, head_mask, past_kv=None if past is None else past[:2],
-                                        cached=cached, relative=cfg.position_embedding_type != "absolute",
-                                        keep_probs=keep_probs)
+    context, probs, self_kv = attention(attn, cfg, x, mask, heads, head_mask,
+                                        past_kv=None if past is None else past[:2], cached=cached,
+                                        keep_probs=keep_probs, kernels=kernels)  # [B, T, D]
     h = residual_norm(attn, cfg, context, x)  # [B, T, D]
     cache, cross_probs = self_kv, None
     if cross_input is not None:
         cross = sub(p, "crossattention")
-        cached = None if past is None or len(past) < 4 else past[2:]
-        context, cross_probs, cross_kv = attention(cross, cfg, h, cross_mask, head_mask, kv_input=cross_input,
-                                                   past_kv=cached, keep_probs=keep_probs)  # always "absolute"
+        cross_past = None if past is None or len(past) < 4 else past[2:]
+        context, cross_probs, cross_kv = attention(cross, cfg, h, cross_mask, heads, head_mask, kv_input=cross_input,
+                                                   past_kv=cross_past, keep_probs=keep_probs, kernels=kernels)
         h = residual_norm(cross, cfg, context, h)  # [B, T, D]
         cache = self_kv + cross_kv
-    ffn = sub(p, "ffn")
-    inner = activation(cfg.hidden_act)(linear(h, ffn["in.weight"], ffn["in.bias"]))  # [B, T, D] -> [B, T, F]
-    return residual_norm(ffn, cfg, inner, h), probs, cross_probs, cache
+    return ffn(sub(p, "ffn"), cfg, h, kernels), probs, cross_probs, cache
 
 
 def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
-            use_cache=False, output_attentions=False, output_hidden_states=False, trace=None):
-    """Run the L layers on the embeddings x [B, T, D]; there is no final LayerNorm (post-LN model).
+            use_cache=False, output_attentions=False, output_hidden_states=False, trace=None, layers=None,
+            kernels=None):
+    """Run the layers (all L, or the indices in `layers`) on the embeddings x [B, T, D] (XLMRobertaEncoder).
 
-    Returns a dict with last_hidden_state, hidden_states (L+1, embeddings first), attentions,
-    cross_attentions and past_key_values (None where not requested).
+    There is no final LayerNorm (post-LN model). Returns a dict with last_hidden_state, hidden_states (the
+    input first, then each layer's output), attentions, cross_attentions and past_key_values (None where not
+    requested).
     """
+    layers = range(cfg.num_hidden_layers) if layers is None else layers
     hidden, attentions, cross_attentions, cache = [x], [], [], []
-    for i in range(cfg.num_hidden_layers):
+    for i in layers:
         past = None if past_key_values is None else past_key_values[i]
         x, probs, cross_probs, entry = layer(
             sub(params, f"layers.{i}"), cfg, x, mask, None if head_mask is None else head_mask[i],
             cross_input, cross_mask, past, cached=use_cache or past_key_values is not None,
-            keep_probs=output_attentions)
+            keep_probs=output_attentions, kernels=kernels)
         if output_hidden_states:  # keep only what is returned: every [B, T, D] kept is memory held to the end
             hidden.append(x)
         attentions.append(probs)  # None unless output_attentions
@@ -257,7 +274,7 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
 
 
 def pooler(params, last_hidden_state):
-    """tanh(dense(first token)): always tanh, whatever hidden_act says."""
+    """tanh(dense(first token)) (XLMRobertaPooler): always tanh, whatever hidden_act says."""
     xp = array_module(last_hidden_state)
     first = last_hidden_state[:, 0]  # [B, T, D] -> [B, D]
     return xp.tanh(linear(first, params["pooler.weight"], params["pooler.bias"]))  # [B, D]
@@ -265,36 +282,30 @@ def pooler(params, last_hidden_state):
 
 # --- the whole body ---------------------------------------------------------------------------------------
 def forward(params, cfg, inputs, past_key_values=None, past_length=0, use_cache=False, output_attentions=False,
-            output_hidden_states=False, trace=None):
-    """XLMRobertaModel.forward: `inputs` is the dict of checked arrays from inputs.prepare.
+            output_hidden_states=False, trace=None, layers=None, kernels=None):
+    """XLMRobertaModel.forward: `inputs` is the dict of checked arrays from xlmr_np.inputs.prepare.
 
-    Returns the encoder's dict plus "pooler_output" (None when the parameters have no pooler).
+    Returns the encoder's dict plus "pooler_output" (None when the parameters have no pooler). `layers`
+    runs only those layer indices (None: all); `trace`, a dict, receives the embeddings and each layer's output.
     """
-    word = params["embeddings.word"]
-    dtype = word.dtype  # the compute dtype is the parameters' dtype, as HF's self.dtype
-    ids = inputs["input_ids"]
-    if ids is not None:
-        token_embeds = take_rows(word, ids)  # [B, T] -> [B, T, D]: word[ids], touching only those rows
-    else:
-        token_embeds = inputs["inputs_embeds"]  # [B, T, D]
-    batch, length = token_embeds.shape[:2]
-    position_ids = inputs["position_ids"]
-    if position_ids is None:
-        xp = array_module(word)
-        position_ids = (position_ids_from_input_ids(ids, cfg.pad_token_id, past_length) if ids is not None
-                        else position_ids_from_embeds(batch, length, cfg.pad_token_id, xp))  # [B, T]
-    x = embeddings(params, cfg, token_embeds, inputs["token_type_ids"], position_ids)  # [B, T, D]
+    kernels = kernels or REFERENCE
+    dtype = params["embeddings.word"].dtype  # the compute dtype is the parameters' dtype, as HF's self.dtype
+    x = embed(params, cfg, inputs, past_length, kernels)  # [B, T, D]
     if trace is not None:
         trace["embeddings"] = x
     keep = inputs["attention_mask"]
     if not cfg.is_decoder and keep.ndim == 2 and bool(array_module(keep).all(keep == 1)):
         mask = None  # nothing is masked: adding the all-zero mask to every score would change no bit
     else:
-        mask = self_attention_mask(keep, length, cfg.is_decoder, dtype)  # [B, 1, T|1, S]
+        mask = self_attention_mask(keep, x.shape[1], cfg.is_decoder, dtype)  # [B, 1, T|1, S]
     cross_input = inputs["encoder_hidden_states"]
     cross_mask = None if cross_input is None else cross_attention_mask(inputs["encoder_attention_mask"], dtype)
-    from . import parallel  # encoder() on all cores where it can (imported here: parallel.py imports this module)
-    out = parallel.encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values,
-                           use_cache, output_attentions, output_hidden_states, trace)
+    out = kernels.encoder(params, cfg, x, mask, inputs["head_mask"], cross_input, cross_mask, past_key_values,
+                          use_cache, output_attentions, output_hidden_states, trace, layers, kernels)
     out["pooler_output"] = pooler(params, out["last_hidden_state"]) if "pooler.weight" in params else None
     return out
+
+
+# The reference kernel set: this file's and ops.py's own functions. xlmr_np.runtime registers faster stand-ins.
+REFERENCE = Kernels(name="reference", gather_rows=gather_rows, activation=activation, attention=attend,
+                    lm_decoder=linear, encoder=encoder)

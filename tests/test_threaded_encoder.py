@@ -1,8 +1,10 @@
-"""The encoder on several threads (xlmr_np/parallel.py) equals model.encoder and Hugging Face's goldens.
+"""The encoder on several threads (xlmr_np/runtime/threaded_encoder.py) equals core.model.encoder and HF's goldens.
 
-The threaded path normally runs only for batches of at least parallel.MIN_TOKENS tokens; here a fixture
-lowers that to 0 so the small golden checkpoints take it, and counts the runs so tests can check they did.
-References: the stored goldens (tools/make_reference_outputs.py, transformers 4.57.6) and model.encoder.
+The threaded path normally runs only for batches of at least threaded_encoder.MIN_TOKENS tokens; here a
+fixture lowers that to 0 so the small checkpoints take it, and counts the runs so tests can check they did.
+`threaded` is the fast kernel set's encoder: the stand-in with its capability check, which hands the cases
+it cannot serve to core.model.encoder. References: the stored goldens (tools/make_reference_outputs.py,
+transformers 4.57.6) and core.model.encoder.
 """
 from __future__ import annotations
 
@@ -12,11 +14,15 @@ import numpy as np
 import pytest
 
 from conftest import case_dir
-from xlmr_np import XLMRobertaModel, model, parallel
+from xlmr_np import XLMRobertaModel
+from xlmr_np.core import model
+from xlmr_np.runtime import FAST, blocked_attention, openblas
+from xlmr_np.runtime import threaded_encoder as parallel
 from xlmr_np.config import XLMRobertaConfig
 from xlmr_np.verify import format_table, run_case
 
-pytestmark = pytest.mark.skipif(parallel._openblas() is None,
+fast_encoder = FAST.encoder  # the stand-in: threaded where it applies, else core.model.encoder
+pytestmark = pytest.mark.skipif(openblas.openblas() is None,
                                 reason="numpy's BLAS is not OpenBLAS: the threaded path is never taken")
 
 CASES = sorted(p.name for p in (case_dir("model_base").parent).iterdir() if (p / "case.json").exists())
@@ -90,7 +96,7 @@ def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, dec
     trace_plain, trace_threaded = {}, {}
     plain = model.encoder(params, cfg, x, mask, head_mask, output_attentions=True, output_hidden_states=True,
                           trace=trace_plain)
-    threaded = parallel.encoder(params, cfg, x, mask, head_mask, output_attentions=True, output_hidden_states=True,
+    threaded = fast_encoder(params, cfg, x, mask, head_mask, output_attentions=True, output_hidden_states=True,
                                 trace=trace_threaded)
     for key in ("hidden_states", "attentions"):
         assert len(threaded[key]) == len(plain[key])
@@ -98,7 +104,7 @@ def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, dec
             np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(threaded["last_hidden_state"], plain["last_hidden_state"], rtol=1e-13, atol=1e-13)
     assert trace_threaded.keys() == trace_plain.keys()
-    bare = parallel.encoder(params, cfg, x, mask, head_mask)  # nothing but the last state kept: two buffers in turn
+    bare = fast_encoder(params, cfg, x, mask, head_mask)  # nothing but the last state kept: two buffers in turn
     assert bare["hidden_states"] is None and bare["attentions"] is None and bare["past_key_values"] is None
     np.testing.assert_allclose(bare["last_hidden_state"], plain["last_hidden_state"], rtol=1e-13, atol=1e-13)
     np.testing.assert_array_equal(x, x_before)  # the input is never a buffer
@@ -116,7 +122,7 @@ def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, po
     params32 = {k: v.astype(np.float32) for k, v in params.items()}
     mask32 = np.where(mask < 0, np.finfo(np.float32).min, 0).astype(np.float32)  # float32's own mask value
     args = (params32, cfg, x.astype(np.float32), mask32, head_mask.astype(np.float32))
-    plain, threaded = model.encoder(*args), parallel.encoder(*args)
+    plain, threaded = model.encoder(*args), fast_encoder(*args)
     assert threaded["last_hidden_state"].dtype == np.float32
     plain_error = np.abs(plain["last_hidden_state"] - exact).max()
     threaded_error = np.abs(threaded["last_hidden_state"] - exact).max()
@@ -129,30 +135,35 @@ def test_blocked_attention_on_the_threaded_path(runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
     params, cfg, x, mask, head_mask = _random_model("relative_key_query")
     expected = model.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
-    monkeypatch.setattr(model, "ATTENTION_BLOCK_BYTES", 1)  # one query row per block in every thread
-    got = parallel.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
+    monkeypatch.setattr(blocked_attention, "BLOCK_BYTES", 1)  # one query row per block in every thread
+    blocks = []
+    probs = blocked_attention.attention_probs
+    monkeypatch.setattr(blocked_attention, "attention_probs", lambda *a: blocks.append(a[2].shape) or probs(*a))
+    got = fast_encoder(params, cfg, x, mask, head_mask, kernels=FAST)["last_hidden_state"]
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
     assert runs
+    # 3 layers x 2 threads x 11 query rows, each block one row of its thread's 3 heads
+    assert len(blocks) == 3 * 2 * 11 and {shape[1:3] for shape in blocks} == {(3, 1)}, blocks[:3]
 
 
 def test_an_error_in_a_helper_thread_is_raised_and_nothing_hangs(runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
     params, cfg, x, mask, _ = _random_model()
-    blas_threads = parallel._openblas().get()
+    blas_threads = openblas.openblas().get()
     broken = dict(params)
     broken["layers.1.ffn.in.weight"] = broken["layers.1.ffn.in.weight"][:, :5]  # wrong shape: matmul fails
     with pytest.raises(ValueError, match="matmul"):
-        parallel.encoder(broken, cfg, x, mask)
-    assert parallel._openblas().get() == blas_threads  # restored after the error
+        fast_encoder(broken, cfg, x, mask)
+    assert openblas.openblas().get() == blas_threads  # restored after the error
     # the same team runs the next forward normally
-    np.testing.assert_allclose(parallel.encoder(params, cfg, x, mask)["last_hidden_state"],
+    np.testing.assert_allclose(fast_encoder(params, cfg, x, mask)["last_hidden_state"],
                                model.encoder(params, cfg, x, mask)["last_hidden_state"], rtol=1e-13, atol=1e-13)
     assert len(runs) == 2
 
 
 def test_openblas_thread_count_is_restored(monkeypatch):
     params, cfg, x, mask, _ = _random_model()
-    blas = parallel._openblas()
+    blas = openblas.openblas()
     before = blas.get()
     seen = []
     run = parallel._run
@@ -162,7 +173,7 @@ def test_openblas_thread_count_is_restored(monkeypatch):
         return run(*args)
 
     monkeypatch.setattr(parallel, "_run", spy)
-    parallel.encoder(params, cfg, x, mask)
+    fast_encoder(params, cfg, x, mask)
     assert seen == [1] and blas.get() == before
 
 
@@ -173,7 +184,7 @@ def test_a_second_caller_meanwhile_takes_the_plain_path(monkeypatch):
     try:
         calls = []
         monkeypatch.setattr(parallel, "_run", lambda *a: calls.append(a))
-        got = parallel.encoder(params, cfg, x, mask)["last_hidden_state"]
+        got = fast_encoder(params, cfg, x, mask)["last_hidden_state"]
     finally:
         parallel._LOCK.release()
     assert calls == []
@@ -200,21 +211,25 @@ def test_concurrent_forwards_from_user_threads_are_all_right(runs, monkeypatch):
     assert runs  # some of them took the threaded path
 
 
+def applies(x, **kwargs):
+    return parallel.applies(None, None, x, None, **kwargs)  # the check reads only these arguments
+
+
 def test_when_the_threaded_path_applies(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_TOKENS", 128)  # the default (the fixture lowers it)
     x = np.zeros((2, 128, 768), np.float32)
     monkeypatch.setenv("XLMR_NP_THREADS", "2")
-    assert parallel.applies(x)
-    assert not parallel.applies(x, cross_input=x) and parallel.applies(x, use_cache=True)
-    assert not parallel.applies(x, past_key_values=((x, x),))
-    assert not parallel.applies(x[:1, :127])  # too small to pay for the threads
-    assert parallel.applies(x[:, :64])  # 2 x 64 tokens
-    assert not parallel.applies(np.ma.masked_array(x))  # not a plain ndarray
+    assert applies(x)
+    assert not applies(x, cross_input=x) and applies(x, use_cache=True)
+    assert not applies(x, past_key_values=((x, x),))
+    assert not applies(x[:1, :127])  # too small to pay for the threads
+    assert applies(x[:, :64])  # 2 x 64 tokens
+    assert not applies(np.ma.masked_array(x))  # not a plain ndarray
     monkeypatch.setenv("XLMR_NP_THREADS", "1")
-    assert not parallel.applies(x)
+    assert not applies(x)
     monkeypatch.setenv("XLMR_NP_THREADS", "two")
     with pytest.raises(ValueError, match="XLMR_NP_THREADS"):
-        parallel.applies(x)
+        applies(x)
 
 
 def test_a_forked_child_gets_its_own_helper_threads(monkeypatch):
@@ -246,7 +261,7 @@ def test_an_interrupted_wait_retires_the_team(monkeypatch):
 @pytest.mark.parametrize("position", ["absolute", "relative_key_query"])
 def test_a_cache_is_started_on_the_threaded_path_and_continued_on_model_encoder(position, runs):
     params, cfg, x, mask, head_mask = _random_model(position, decoder=True)
-    got = parallel.encoder(params, cfg, x, mask, head_mask, use_cache=True)
+    got = fast_encoder(params, cfg, x, mask, head_mask, use_cache=True)
     expected = model.encoder(params, cfg, x, mask, head_mask, use_cache=True)
     assert len(runs) == 1
     np.testing.assert_allclose(got["last_hidden_state"], expected["last_hidden_state"], rtol=1e-13, atol=1e-13)
@@ -256,7 +271,7 @@ def test_a_cache_is_started_on_the_threaded_path_and_continued_on_model_encoder(
         np.testing.assert_allclose(v, v0, rtol=1e-13, atol=1e-13)
     step = x[:, -1:] + 0.5  # one more token, with the cache
     step_mask = model.self_attention_mask(np.ones((3, 12), np.int64), 1, True, np.dtype("float64"))
-    continued = parallel.encoder(params, cfg, step, step_mask, head_mask, past_key_values=got["past_key_values"],
+    continued = fast_encoder(params, cfg, step, step_mask, head_mask, past_key_values=got["past_key_values"],
                                  use_cache=True)
     assert len(runs) == 1  # a past cache takes model.encoder
     reference = model.encoder(params, cfg, step, step_mask, head_mask, past_key_values=expected["past_key_values"],
