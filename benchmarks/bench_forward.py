@@ -7,7 +7,7 @@ hidden 768, 12 layers, 12 heads, inner 3072, 514 positions; 1.1 GB float32 safet
 1. NumPy's own float32 GEMM rate on this machine (median of 5 products of two 3072 x 3072 matrices): the
    roofline the forward pass is measured against.
 2. XLMRobertaModel forward at (batch, tokens) = (1, 128), (8, 128), (1, 512), (4, 512): xlmr_np, xlmr_np with
-   XLMR_NP_THREADS=1 (model.encoder, without the threaded encoder of xlmr_np/parallel.py), HF eager and HF
+   XLMR_NP_THREADS=1 (core.model.encoder, without the threaded encoder of runtime/threaded_encoder.py), HF eager and HF
    sdpa, timed in alternation (the order rotates every round), torch.inference_mode, torch threads set to
    NumPy's BLAS thread count. Reported: median tokens/s, the ratio xlmr_np / best HF, and xlmr_np's achieved
    GFLOP/s (matrix-product FLOPs: projections, FFN, pooler, q k^T and probs v) as a fraction of the roofline.
@@ -224,7 +224,7 @@ def load_contestants(directory: Path, threads: int) -> dict:
 
 
 def one_thread(ours, ids):
-    """xlmr_np without its threaded encoder (XLMR_NP_THREADS=1): model.encoder, whose GEMMs use all of BLAS's
+    """xlmr_np without its threaded encoder (XLMR_NP_THREADS=1): core.model.encoder, whose GEMMs use all of BLAS's
     threads and everything else one core."""
     previous = os.environ.get("XLMR_NP_THREADS")
     os.environ["XLMR_NP_THREADS"] = "1"
@@ -258,24 +258,26 @@ def time_alternating(contestants: dict, ids: np.ndarray, repeats: int) -> dict:
 
 
 # --- where xlmr_np's time goes ----------------------------------------------------------------------------
-# name in xlmr_np.model or xlmr_np.parallel -> phase; the threaded path's GEMMs are `linear` (q, k, v, FFN in)
-# and `partial_product` (output projections), its GELU `activate`.
-PHASES = {"model.linear": "GEMMs", "parallel.linear": "GEMMs", "parallel.partial_product": "GEMMs",
-          "model.attention": "attention", "model.softmax": "softmax", "model.activation": "GELU",
-          "parallel.activate": "GELU", "model.layer_norm": "LayerNorm", "parallel.layer_norm": "LayerNorm"}
+# name in xlmr_np.core.model, xlmr_np.runtime.threaded_encoder or xlmr_np.runtime.gelu -> phase. Both paths
+# run their q, k, v and FFN-in GEMMs through core.model's `linear`; the threaded path's output projections are
+# `partial_product`; the fast kernel set's GELU is `gelu_in_place` (looked up when the activation is chosen).
+PHASES = {"model.linear": "GEMMs", "threaded_encoder.partial_product": "GEMMs",
+          "model.attention": "attention", "model.softmax": "softmax", "gelu.gelu_in_place": "GELU",
+          "model.layer_norm": "LayerNorm"}
 PHASE_NAMES = ("GEMMs", "attention", "softmax", "GELU", "LayerNorm", "waiting", "rest")
 
 
 def phase_times(call, ids, repeats: int) -> dict:
     """Median self time per phase of xlmr_np's forward, by wrapping the functions named in PHASES.
 
-    Only the calling thread is timed: on the threaded path (xlmr_np/parallel.py) every thread runs the same
+    Only the calling thread is timed: on the threaded path (runtime/threaded_encoder.py) every thread runs the same
     phases on its share at the same time, so the caller's timeline is the forward's. "waiting" is its time at
     the barriers between phases (the other threads finishing their share, and the hand-off).
     """
     import threading
 
-    from xlmr_np import model, parallel
+    from xlmr_np.core import model
+    from xlmr_np.runtime import gelu, threaded_encoder
 
     spent, stack = {}, []
     main_thread = threading.main_thread()
@@ -303,11 +305,10 @@ def phase_times(call, ids, repeats: int) -> dict:
         def __getattr__(self, name):  # abort, reset
             return getattr(self.barrier, name)
 
-    modules = {"model": model, "parallel": parallel}
+    modules = {"model": model, "threaded_encoder": threaded_encoder, "gelu": gelu}
     originals = {name: getattr(modules[name.split(".")[0]], name.split(".")[1]) for name in PHASES}
-    patched = {name: timed(phase, originals[name]) for name, phase in PHASES.items() if name != "model.activation"}
-    patched["model.activation"] = lambda hidden_act: timed("GELU", originals["model.activation"](hidden_act))
-    team = parallel._team(min(parallel.thread_count(), BASE_CONFIG["num_attention_heads"]))
+    patched = {name: timed(phase, originals[name]) for name, phase in PHASES.items()}
+    team = threaded_encoder._team(min(threaded_encoder.thread_count(), BASE_CONFIG["num_attention_heads"]))
     barrier = team.barrier
     runs = []
     try:

@@ -86,6 +86,29 @@ def test_layer_norm_closed_form():
     np.testing.assert_allclose(ops.layer_norm(x, w, b, 1e-5), (x - mean) / np.sqrt(var + 1e-5) * w + b, rtol=1e-13)
 
 
+@pytest.mark.parametrize("magnitude", [1e19, 1e20, 1e30, 1e36])
+def test_float32_layer_norm_of_huge_values_is_exact_not_the_bias(magnitude):
+    """Squares of |x| > 1.8e19 overflow float32: the variance became inf and every output the bias.
+    Compared with the closed form in float64, where nothing overflows."""
+    rng = np.random.default_rng(1)
+    x64 = rng.normal(size=(2, 3, 64)) * magnitude
+    x64[0, 0] = rng.normal(size=64)  # an ordinary row next to the huge ones
+    w, b = rng.normal(size=64), rng.normal(size=64)
+    mean = x64.mean(-1, keepdims=True)
+    expected = (x64 - mean) / np.sqrt(((x64 - mean) ** 2).mean(-1, keepdims=True) + 1e-5) * w + b
+    got = ops.layer_norm(x64.astype(np.float32), w.astype(np.float32), b.astype(np.float32), 1e-5)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
+
+
+def test_layer_norm_rows_with_inf_or_nan_are_not_finite():
+    x = np.ones((3, 8), np.float32)
+    x[0, 2], x[1, 5] = np.inf, np.nan
+    x[2] = np.arange(8) * 1e20
+    got = ops.layer_norm(x, np.ones(8, np.float32), np.zeros(8, np.float32), 1e-5)
+    assert np.isnan(got[0]).all() and np.isnan(got[1]).all() and np.isfinite(got[2]).all()
+
+
 def test_softmax_rows_and_fully_masked_row_is_uniform():
     x = np.array([[1.0, 2.0, 3.0], [np.finfo(np.float32).min] * 3], dtype=np.float32)
     p = ops.softmax(x)

@@ -224,10 +224,26 @@ def layer_norm(x, weight, bias, eps, out=None):
     mean = x.mean(axis=-1, keepdims=True)  # [..., D] -> [..., 1]
     centered = xp.subtract(x, mean, out=out)
     variance = (centered * centered).mean(axis=-1, keepdims=True)  # [..., D] -> [..., 1]
-    centered /= xp.sqrt(variance + eps)
+    if bool(xp.isinf(variance).any()):  # squares past the dtype's largest value (|x| > 1.8e19 in float32)
+        centered /= _std_without_overflow(centered, eps)
+    else:
+        centered /= xp.sqrt(variance + eps)
     centered *= weight
     centered += bias
     return centered
+
+
+def _std_without_overflow(centered, eps):
+    """sqrt(mean(c^2) + eps) as s sqrt(mean((c / s)^2) + eps / s^2) with s = max |c| per row: no square overflows.
+
+    torch's float32 LayerNorm gives NaN for such rows; this gives the exact answer. Rows holding inf or NaN
+    stay NaN.
+    """
+    xp = array_module(centered)
+    scale = xp.abs(centered).max(axis=-1, keepdims=True)  # [..., D] -> [..., 1]
+    scale = xp.where(scale > 0, scale, 1.0).astype(centered.dtype)
+    scaled = centered / scale  # [..., D], every |value| <= 1
+    return scale * xp.sqrt((scaled * scaled).mean(axis=-1, keepdims=True) + eps / scale / scale)  # [..., 1]
 
 
 def softmax(x, axis=-1, out=None):
