@@ -8,6 +8,7 @@ transformers 4.57.6) and core.model.encoder.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -211,8 +212,9 @@ def test_concurrent_forwards_from_user_threads_are_all_right(runs, monkeypatch):
     assert runs  # some of them took the threaded path
 
 
-def applies(x, **kwargs):
-    return parallel.applies(None, None, x, None, **kwargs)  # the check reads only these arguments
+def applies(x, heads=12, **kwargs):
+    cfg = XLMRobertaConfig(hidden_size=x.shape[-1], num_attention_heads=heads)
+    return parallel.applies(None, cfg, x, None, **kwargs)
 
 
 def test_when_the_threaded_path_applies(monkeypatch):
@@ -225,6 +227,7 @@ def test_when_the_threaded_path_applies(monkeypatch):
     assert not applies(x[:1, :127])  # too small to pay for the threads
     assert applies(x[:, :64])  # 2 x 64 tokens
     assert not applies(np.ma.masked_array(x))  # not a plain ndarray
+    assert not applies(x, heads=1)  # one head: a team of one would only slow BLAS down
     monkeypatch.setenv("XLMR_NP_THREADS", "1")
     assert not applies(x)
     monkeypatch.setenv("XLMR_NP_THREADS", "two")
@@ -278,3 +281,23 @@ def test_a_cache_is_started_on_the_threaded_path_and_continued_on_model_encoder(
                               use_cache=True)
     np.testing.assert_allclose(continued["last_hidden_state"], reference["last_hidden_state"], rtol=1e-13,
                                atol=1e-13)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_during_a_threaded_forward_gets_blas_and_the_lock_back():
+    """The fork handlers run in the child: BLAS at the count from before the forward, the lock free, no team."""
+    blas = openblas.openblas()
+    before = blas.get()
+    assert parallel._LOCK.acquire()  # as inside a threaded forward
+    try:
+        with openblas.thread_limit(1):
+            pid = os.fork()
+            if pid == 0:  # the child: report through the exit status, never return into pytest
+                ok = blas.get() == before and parallel._LOCK.acquire(blocking=False) and not parallel._TEAMS
+                os._exit(0 if ok else 1)
+            _, status = os.waitpid(pid, 0)
+            assert blas.get() == 1  # the parent keeps its limit until the block ends
+    finally:
+        parallel._LOCK.release()
+    assert os.WEXITSTATUS(status) == 0
+    assert blas.get() == before

@@ -51,13 +51,31 @@ def openblas():
     return _CACHE[0]
 
 
+_RESTORE: list = []  # the counts to restore, innermost last, while thread_limit blocks run
+
+
 @contextlib.contextmanager
 def thread_limit(threads: int):
-    """Run the block with OpenBLAS at `threads` threads, and restore its count afterwards (also after errors)."""
+    """Run the block with OpenBLAS at `threads` threads, and restore its count afterwards (also after errors).
+
+    The count is process-wide (OpenBLAS has no per-thread setting: openblas_set_num_threads_local sets the
+    same global), so other threads' GEMMs run with it too while the block runs.
+    """
     blas = openblas()
-    before = blas.get()
+    _RESTORE.append(blas.get())
     blas.set(threads)
     try:
         yield
     finally:
-        blas.set(before)
+        blas.set(_RESTORE.pop())
+
+
+def _restore_in_child():
+    """A child forked inside a thread_limit block would keep the limit for life: give it the count back."""
+    if _RESTORE:
+        openblas().set(_RESTORE[0])
+        _RESTORE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restore_in_child)

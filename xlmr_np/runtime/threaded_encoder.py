@@ -21,6 +21,11 @@ summed in n pieces), so results equal core.model.encoder's to rounding (tests/te
 is OpenBLAS (the only one whose thread count we can set), and inputs large enough to pay for the threads.
 Only one threaded forward runs at a time: a concurrent caller takes core.model.encoder.
 XLMR_NP_THREADS=1 turns it off; XLMR_NP_THREADS=n asks for n threads (default: OpenBLAS's own thread count).
+
+Effect on the rest of the process, bounded by the forward: OpenBLAS's thread count is process-wide, so while
+a threaded forward runs, matrix products in the process's other threads run on one BLAS thread (slower, and
+in float32 rounded a little differently: differences of ~1e-6 were measured). It is restored as soon as the
+forward ends, and in a child forked meanwhile (os.register_at_fork), which also gets a fresh lock and team.
 Measured gains and their limits: docs/performance.md.
 
 Shape legend: B batch, T tokens, M = B * T rows, D hidden, F intermediate, H heads, n threads.
@@ -51,7 +56,7 @@ def applies(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
     token each, far below MIN_TOKENS.
     """
     return (type(x) is np.ndarray and cross_input is None and past_key_values is None
-            and x.shape[0] * x.shape[1] >= MIN_TOKENS and thread_count() > 1)
+            and x.shape[0] * x.shape[1] >= MIN_TOKENS and min(thread_count(), cfg.num_attention_heads) > 1)
 
 
 def thread_count() -> int:
@@ -216,6 +221,17 @@ class _Team:
 
 _LOCK = threading.Lock()
 _TEAMS: dict = {}
+
+
+def _reset_in_child():
+    """A forked child has only the forking thread: no helpers, and a lock that nobody will release."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _TEAMS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def _team(size: int) -> _Team:
