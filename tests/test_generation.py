@@ -101,7 +101,24 @@ def test_top_k_top_p_warpers_match_hf():
     ({"max_new_tokens": 40}, "exceeds the 38 positions"),
     ({"do_sample": True, "temperature": 0.0}, "temperature must be > 0"),
     ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"),
+    ({"do_sample": True, "top_k": -5}, "top_k must be a positive integer"),
+    ({"do_sample": True, "top_k": 2.5}, "top_k must be a positive integer"),
 ])
 def test_generate_rejects_bad_settings(golden, kwargs, message):
     with pytest.raises(ValueError, match=message):
         golden[0].generate(golden[2], **kwargs)
+
+
+def test_generate_on_a_model_that_is_not_a_decoder_runs_without_a_cache():
+    """A config without is_decoder: HF keeps no cache, so the cached loop must not expect one (it raised an
+    attention_mask shape error on the second step). The result equals the uncached loop."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "add is_decoder=True", as HF warns
+        lm = XLMRobertaForCausalLM.from_pretrained(case_dir("causal_lm_not_decoder"))
+    assert not lm.config.is_decoder
+    prompt = [[0, 5, 6]]
+    cached = lm.generate(prompt, max_new_tokens=5, eos_token_id=None)
+    np.testing.assert_array_equal(cached, lm.generate(prompt, max_new_tokens=5, eos_token_id=None, use_cache=False))
+    assert cached.shape == (1, 8)

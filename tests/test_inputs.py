@@ -24,6 +24,7 @@ def test_nested_lists_equal_arrays(mlm):
 @pytest.mark.parametrize("kwargs, message", [
     ({"input_ids": [[0, 99, 2]]}, r"contains id 99, outside \[0, 99\)"),
     ({"input_ids": [[0, -4, 2]]}, "negative id"),
+    ({"input_ids": np.array([[0, 2**63 + 1, 2]], dtype=np.uint64)}, "contains id 9223372036854775809, larger than"),
     ({"input_ids": [[0.0, 5.0, 2.0]]}, "integer ids"),
     ({"input_ids": [0, 5, 2]}, r"\[batch, tokens\]"),
     ({"input_ids": [[]]}, "no tokens"),

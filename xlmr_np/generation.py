@@ -48,6 +48,9 @@ def generate(model, input_ids, max_new_tokens, do_sample, temperature, top_k, to
         raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 0):
+        raise ValueError(f"top_k must be a positive integer (0 or None: no top-k filtering, as HF), got {top_k!r}")
+    use_cache = bool(use_cache and cfg.is_decoder)  # HF keeps a cache only for decoders
     if ids.shape[1] + max_new_tokens > cfg.max_tokens + int((ids == cfg.pad_token_id).sum(axis=1).min()):
         raise ValueError(f"prompt ({ids.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) exceeds the "
                          f"{cfg.max_tokens} positions the model has; lower max_new_tokens")

@@ -37,6 +37,8 @@ def _integer_ids(value, name, xp):
         raise InputError(f"{name} is empty: the input has no tokens")
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         raise InputError(f"{name} must hold integer ids, got dtype {array.dtype}")
+    if array.dtype.kind == "u" and int(array.max()) > np.iinfo(np.int64).max:  # would wrap to a negative int64
+        raise InputError(f"{name} contains id {int(array.max())}, larger than any vocabulary")
     return array.astype(xp.int64, copy=False)
 
 
