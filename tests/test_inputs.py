@@ -96,3 +96,23 @@ def test_relative_position_models_check_the_distance_table():
     assert model([[0] + [5] * 38 + [2]]).last_hidden_state.shape == (1, 40, 32)
     with pytest.raises(InputError, match="41 positions exceed max_position_embeddings"):
         model([[0] + [5] * 39 + [2]])
+
+
+def test_config_output_attentions_and_hidden_states_are_the_call_defaults():
+    """HF: config.output_attentions / output_hidden_states apply when the call does not say otherwise."""
+    plain = XLMRobertaModel.from_pretrained(case_dir("model_base"))
+    cfg = plain.config.replace(output_attentions=True, output_hidden_states=True)
+    m = XLMRobertaModel(cfg, plain.params)
+    out = m(input_ids=IDS)
+    assert len(out.attentions) == cfg.num_hidden_layers and len(out.hidden_states) == cfg.num_hidden_layers + 1
+    quiet = m(input_ids=IDS, output_attentions=False, output_hidden_states=False)
+    assert quiet.attentions is None and quiet.hidden_states is None
+    assert plain(input_ids=IDS).attentions is None  # the default config says False
+
+
+def test_config_output_flags_must_be_booleans():
+    from xlmr_np.config import XLMRobertaConfig
+    from xlmr_np.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'output_attentions' must be true or false"):
+        XLMRobertaConfig.from_dict({"output_attentions": "yes"})

@@ -51,6 +51,8 @@ class XLMRobertaConfig:
     id2label: dict = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
     label2id: dict = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
     problem_type: Optional[str] = None
+    output_attentions: bool = False  # what a forward returns when the call does not say (PretrainedConfig)
+    output_hidden_states: bool = False
     architectures: Optional[list] = None
     dtype: Optional[str] = None  # the dtype the checkpoint was saved in ("float32", "float16", ...)
     model_type: str = "xlm-roberta"
@@ -68,6 +70,9 @@ class XLMRobertaConfig:
         if not isinstance(self.layer_norm_eps, (int, float)) or isinstance(self.layer_norm_eps, bool) \
                 or not self.layer_norm_eps > 0:
             raise ConfigError(f"config field 'layer_norm_eps' must be a positive number, got {self.layer_norm_eps!r}")
+        for name in ("output_attentions", "output_hidden_states", "is_decoder", "use_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"config field {name!r} must be true or false, got {getattr(self, name)!r}")
         if self.hidden_size % self.num_attention_heads != 0:
             raise ConfigError(
                 f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "

@@ -94,8 +94,11 @@ class XLMRobertaPreTrainedModel:
             past_length=past_length)
         # HF: a cache exists only for decoders, and decoders use one unless told otherwise (config.use_cache).
         use_cache = bool(cfg.is_decoder and (cfg.use_cache if use_cache is None else use_cache))
+        # HF: what the call does not say, the config does (PretrainedConfig.output_attentions / _hidden_states)
+        output_attentions = cfg.output_attentions if output_attentions is None else bool(output_attentions)
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else bool(output_hidden_states)
         return model.forward(self.params, cfg, checked, past_key_values, past_length, use_cache,
-                             bool(output_attentions), bool(output_hidden_states), trace, kernels=self.kernels)
+                             output_attentions, output_hidden_states, trace, kernels=self.kernels)
 
     def __repr__(self):
         c = self.config
