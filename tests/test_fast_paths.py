@@ -15,7 +15,7 @@ import pytest
 from conftest import case_dir
 from xlmr_np import fast, model, ops
 from xlmr_np.config import XLMRobertaConfig
-from xlmr_np.verify import format_table, run_case
+from xlmr_np.audit.goldens import format_table, run_case
 
 ULP32 = 2.0 ** -24  # float32 unit roundoff: the error of rounding one exact value to float32
 

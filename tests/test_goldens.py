@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import CASES
-from xlmr_np.verify import format_table, run_case
+from xlmr_np.audit.goldens import format_table, run_case
 
 
 def test_goldens_exist():

@@ -14,7 +14,7 @@ import pytest
 from conftest import case_dir
 from xlmr_np import XLMRobertaModel, model, parallel
 from xlmr_np.config import XLMRobertaConfig
-from xlmr_np.verify import format_table, run_case
+from xlmr_np.audit.goldens import format_table, run_case
 
 pytestmark = pytest.mark.skipif(parallel._openblas() is None,
                                 reason="numpy's BLAS is not OpenBLAS: the threaded path is never taken")
