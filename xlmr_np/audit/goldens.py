@@ -202,5 +202,6 @@ def verify_cases(cases, dtypes, device="cpu", all_outputs=False) -> list:
 
 def tolerance_summary() -> str:
     """The policy in one line, for the foot of the table."""
-    return (f"tolerance = max(absolute, scaled x max|HF|): float32 {ABSOLUTE['float32']:.0e} / {SCALED['float32']:.0e}, "
+    return (f"tolerance = max(absolute, scaled x max|HF|): "
+            f"float32 {ABSOLUTE['float32']:.0e} / {SCALED['float32']:.0e}, "
             f"float64 {ABSOLUTE['float64']:.0e} / {SCALED['float64']:.0e}; reasons in xlmr_np/audit/goldens.py")

@@ -15,16 +15,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import commands, convert
-from . import audit
+from .. import convert
+from . import audit, pipelines, tokenize
 
 
-class _Module:  # adapter for the modules not yet moved under xlmr_np.cli
+class _Module:  # adapter for convert, not yet moved under xlmr_np.cli
     def __init__(self, module):
         self.register = module.add_subparser
 
 
-COMMAND_FAMILIES = (audit, _Module(convert), _Module(commands))  # in the order --help lists them
+COMMAND_FAMILIES = (audit, _Module(convert), pipelines, tokenize)  # in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
