@@ -3,8 +3,9 @@
 `main(argv)` builds the parser, runs the chosen command and returns its exit status:
     0  success: every check passed, every input answered
     1  a check failed (verify, trace) or some input could not be processed (the task commands)
-    2  bad usage or input: unknown options, no command, no input, a model that cannot serve the command,
-       or a ValueError / OSError raised by a command (printed as one "error: ..." line on stderr)
+    2  bad usage or input: options argparse rejects (it exits with 2 itself), no command (the help is
+       printed), no input, no golden cases, a model that cannot serve the command, or a ValueError /
+       OSError raised by a command (printed as one "error: ..." line on stderr)
 
 Each family of commands is a module of this package with `register(subparsers)`: audit (verify, trace),
 files (convert), pipelines (fill-mask, classify, ner, qa, embed, zero-shot), tokenize. They are imported like
@@ -15,16 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import convert
-from . import audit, pipelines, tokenize
+from . import audit, files, pipelines, tokenize
 
-
-class _Module:  # adapter for convert, not yet moved under xlmr_np.cli
-    def __init__(self, module):
-        self.register = module.add_subparser
-
-
-COMMAND_FAMILIES = (audit, _Module(convert), pipelines, tokenize)  # in the order --help lists them
+COMMAND_FAMILIES = (audit, files, pipelines, tokenize)  # in the order --help lists their commands
 
 
 def build_parser() -> argparse.ArgumentParser:
