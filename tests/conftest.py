@@ -1,11 +1,11 @@
-"""Shared test fixtures: paths to the goldens, and the tolerance policy (defined once, in xlmr_np/verify.py)."""
+"""Shared test fixtures: paths to the goldens, and the tolerance policy (defined once, in xlmr_np/audit/goldens.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from xlmr_np.verify import find_cases, tolerance_for  # noqa: F401  (tolerance_for is re-exported for tests)
+from xlmr_np.audit.goldens import find_cases, tolerance_for  # noqa: F401  (tolerance_for is re-exported for tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "reference_outputs" / "cases"

@@ -13,7 +13,7 @@ from conftest import case_dir
 from device_standin import DeviceArray, ImplicitHostConversion, device
 from xlmr_np import backend
 from xlmr_np.modeling import MODEL_CLASSES
-from xlmr_np.verify import load_case
+from xlmr_np.audit.goldens import load_case
 
 backend.register_array_module(DeviceArray, device)
 

@@ -13,7 +13,7 @@ from xlmr_np.checkpoint import WeightsError, key_table
 from xlmr_np.config import XLMRobertaConfig
 from xlmr_np.modeling import MODEL_CLASSES
 from xlmr_np.safetensors import load_file, save_file
-from xlmr_np.verify import load_case
+from xlmr_np.audit.goldens import load_case
 
 
 def _golden(name, key, dtype="float32"):

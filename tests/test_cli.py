@@ -1,6 +1,8 @@
-"""`python -m xlmr_np verify`: the main job prints a table and exits 0 only when every output is in tolerance."""
+"""The command line (xlmr_np/cli): `python -m xlmr_np verify`, the main job, prints a table and exits 0 only
+when every output is in tolerance; every command family is registered; `convert` prints what it wrote."""
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -8,6 +10,7 @@ import sys
 import numpy as np
 
 from conftest import ROOT, case_dir
+from xlmr_np import cli
 
 
 def run(*args):
@@ -57,3 +60,29 @@ def test_verify_a_users_checkpoint_against_goldens_they_made(tmp_path):
     result = run("verify", "--model", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "XLMRobertaForTokenClassification" in result.stdout and "0 outside tolerance" in result.stdout
+
+
+COMMANDS = ["verify", "trace", "convert", "fill-mask", "classify", "ner", "qa", "embed", "zero-shot", "tokenize"]
+
+
+def test_every_command_is_registered_in_order():
+    (commands,) = [a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(commands.choices) == COMMANDS
+
+
+def test_a_command_module_that_fails_to_import_is_not_skipped():
+    # Blocking one command family must break `import xlmr_np.cli`, not drop its commands from --help.
+    code = "import sys; sys.modules['xlmr_np.cli.files'] = None; import xlmr_np.cli"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode != 0 and "import of xlmr_np.cli.files halted" in result.stderr
+
+
+def test_convert_command_prints_the_files_written(tmp_path, capsys):
+    src, dst = ROOT / "reference_outputs" / "formats" / "pytorch", tmp_path / "out"
+    assert cli.main(["convert", str(src), str(dst), "--max-shard-size", "1GB"]) == 0
+    out, err = capsys.readouterr()
+    assert str(dst / "model.safetensors") in out.splitlines() and str(dst / "config.json") in out.splitlines()
+    assert err == ""
+    assert cli.main(["convert", str(src), str(dst)]) == 2  # DST holds weights: one error line, exit status 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and "already holds model.safetensors" in err

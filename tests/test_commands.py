@@ -1,4 +1,5 @@
-"""The task commands of `python -m xlmr_np` (xlmr_np/commands.py): results, formats, stdin, exit codes.
+"""The task commands of `python -m xlmr_np` (xlmr_np/cli/pipelines.py, cli/tokenize.py): results, formats, stdin,
+exit codes.
 
 Results are checked against the Hugging Face pipeline goldens (reference_outputs/pipelines/goldens.json): the
 command's JSON result for a golden's input must equal HF's result for it. Most runs are in-process through

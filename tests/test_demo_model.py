@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "models" / "xlmr-demo"
 GOLDEN_DIR = ROOT / "reference_outputs" / "demo"
 
-# Tolerance: the project's float32 policy (tests/conftest.py -> xlmr_np/verify.py, max(1e-5, 2e-6 x max|HF|)).
+# Tolerance: the project's float32 policy (tests/conftest.py -> xlmr_np/audit/goldens.py, max(1e-5, 2e-6 x max|HF|)).
 # It applies unchanged to this float16 checkpoint: both HF and xlmr_np widen the same float16 numbers
 # exactly to float32 and then compute in float32, so the only gap left is float32 rounding in different
 # summation orders (BLAS blocking, softmax, LayerNorm), as for every other golden.

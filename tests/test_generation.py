@@ -6,7 +6,7 @@ import pytest
 
 from conftest import case_dir, tolerance_for
 from xlmr_np import XLMRobertaForCausalLM
-from xlmr_np.verify import load_case
+from xlmr_np.audit.goldens import load_case
 
 
 @pytest.fixture(scope="module")

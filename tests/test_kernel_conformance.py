@@ -18,7 +18,7 @@ from conftest import CASES
 from xlmr_np import runtime
 from xlmr_np.core.kernels import Kernels
 from xlmr_np.runtime import StandIn, blocked_attention, mapped_weights, threaded_encoder
-from xlmr_np.verify import format_table, run_case
+from xlmr_np.audit.goldens import format_table, run_case
 
 FORCED = "fast, forced"
 SETS = sorted(runtime.KERNEL_SETS) + [FORCED]

@@ -16,7 +16,7 @@ decoders default to config.use_cache, XLMRobertaModel.forward L755-756). xlmr_np
 
 Reference: HF in eval mode, attn_implementation="eager", torch.set_num_threads(1). float64 runs HF after
 `model.double()` on the same (float32-stored) weights and xlmr_np with dtype="float64".
-Tolerances: xlmr_np.verify.tolerance_for (the project's single policy, with its reasons); float32 values
+Tolerances: xlmr_np.audit.goldens.tolerance_for (the project's single policy, with its reasons); float32 values
 whose HF reference is itself not accurate to a tenth of it are judged in float64 (ill_conditioned_in_float32).
 Examples are derandomized (CI sees the same 400 cases every run); the file takes ~40 s on the 2-core dev box.
 """
@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st  # 
 import xlmr_np  # noqa: E402
 from xlmr_np.config import POSITION_EMBEDDING_TYPES  # noqa: E402
 from xlmr_np.core.ops import ACTIVATIONS  # noqa: E402
-from xlmr_np.verify import tolerance_for  # noqa: E402
+from xlmr_np.audit.goldens import tolerance_for  # noqa: E402
 
 from hf_helpers import HF_CLASSES, flatten_outputs, random_hf_model, to_torch  # noqa: E402
 
@@ -224,7 +224,7 @@ def compare(ours_calls, hf_calls, dtype, skip_values=frozenset()):
 
 
 # A float32 value is judged against HF float32 only where HF's own float32 rounding error (measured against
-# HF float64) is at most this fraction of the float32 tolerance: the 10x margin xlmr_np/verify.py assumes.
+# HF float64) is at most this fraction of the float32 tolerance: the 10x margin xlmr_np/audit/goldens.py assumes.
 CONDITIONING = 0.1
 
 

@@ -20,7 +20,7 @@ from xlmr_np.core import model
 from xlmr_np.runtime import FAST, blocked_attention, openblas
 from xlmr_np.runtime import threaded_encoder as parallel
 from xlmr_np.config import XLMRobertaConfig
-from xlmr_np.verify import format_table, run_case
+from xlmr_np.audit.goldens import format_table, run_case
 
 fast_encoder = FAST.encoder  # the stand-in: threaded where it applies, else core.model.encoder
 pytestmark = pytest.mark.skipif(openblas.openblas() is None,

@@ -8,8 +8,8 @@ import numpy as np
 
 from conftest import ROOT, case_dir
 from xlmr_np import XLMRobertaForMaskedLM
-from xlmr_np.compare import compare, first_divergence, format_report, trace
-from xlmr_np.verify import load_case
+from xlmr_np.audit.trace import compare, first_divergence, format_report, trace
+from xlmr_np.audit.goldens import load_case
 
 
 def _hf_outputs():

@@ -5,7 +5,8 @@
 ONNX or a quantised model dumps the same names to an .npz file (Hugging Face's `hidden_states` tuple is
 accepted too: "hidden_states.0" is the embeddings, "hidden_states.{i+1}" layer i), and `compare` reports,
 for each activation in order, max |diff|, max relative diff, the worst index, and the first one outside the
-tolerance — which points at the first layer (or head) that computes something different.
+tolerance — which points at the first layer (or head) that computes something different. The `trace`
+command (xlmr_np/cli/audit.py) runs `trace_checkpoint` and prints `format_report`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import to_numpy
+from ..backend import to_numpy
+from ..modeling import MODEL_CLASSES
 
 
 def trace(model, input_ids=None, **kwargs) -> dict:
@@ -102,42 +104,31 @@ def format_report(rows) -> str:
     return "\n".join(lines)
 
 
-# --- command line -----------------------------------------------------------------------------------------
-def add_subparser(subparsers):
-    parser = subparsers.add_parser(
-        "trace", help="dump per-layer activations, or compare them with another implementation's",
-        description="Run a checkpoint on token ids and write every layer's output to an .npz (--out), or compare "
-                    "with an .npz from another implementation (--against) and report the first divergence.")
-    parser.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
-    parser.add_argument("--class", dest="cls", default="XLMRobertaModel", help="model class (default XLMRobertaModel)")
-    parser.add_argument("--ids", required=True, help='token ids, e.g. "0 581 10269 2"; several sequences with ";"')
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--out", help="write our trace to this .npz")
-    parser.add_argument("--against", help="an .npz with the other implementation's activations")
-    parser.add_argument("--atol", type=float, default=1e-5)
-    parser.add_argument("--rtol", type=float, default=2e-6)
-    parser.set_defaults(run=run_command)
+def model_class(name: str):
+    """The xlmr_np class called `name` (HF's class names: XLMRobertaModel, XLMRobertaForMaskedLM, ...)."""
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"unknown class {name!r}; choose from {', '.join(MODEL_CLASSES)}")
+    return MODEL_CLASSES[name]
 
 
-def run_command(args) -> int:
-    from .modeling import MODEL_CLASSES
+def trace_checkpoint(cls, model_dir, ids, dtype="float32"):
+    """Load `cls` from `model_dir` and trace it on `ids` ([B, T] token ids, padded with the pad id).
 
-    if args.cls not in MODEL_CLASSES:
-        raise ValueError(f"unknown class {args.cls!r}; choose from {', '.join(MODEL_CLASSES)}")
-    rows = [[int(t) for t in part.split()] for part in args.ids.split(";") if part.strip()]
-    if len({len(r) for r in rows}) != 1:
-        raise ValueError("all sequences in --ids must have the same length (pad them with the pad id)")
-    model = MODEL_CLASSES[args.cls].from_pretrained(args.model, dtype=args.dtype)
-    ids = np.array(rows, dtype=np.int64)
+    Returns (trace, attention mask): the mask is 1 wherever ids is not the config's pad_token_id; it is the
+    `where` that keeps pad rows out of `compare`.
+    """
+    model = cls.from_pretrained(model_dir, dtype=dtype)
+    ids = np.array(ids, dtype=np.int64)
     mask = (ids != model.config.pad_token_id).astype(np.int64)
-    ours = trace(model, ids, attention_mask=mask)
-    if args.out:
-        np.savez(args.out, **ours)
-        print(f"wrote {len(ours)} activations to {args.out}: {', '.join(ours)}")
-    if args.against:
-        with np.load(args.against) as data:
-            theirs = {k: data[k] for k in data.files}
-        report = compare(ours, theirs, args.atol, args.rtol, where=mask)
-        print(format_report(report))
-        return 1 if first_divergence(report) else 0
-    return 0
+    return trace(model, ids, attention_mask=mask), mask
+
+
+def read_trace(path) -> dict:
+    """An .npz of activations (another implementation's trace) as {name: array}."""
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def write_trace(path, activations: dict):
+    """Save a trace as an .npz, one array per activation name (what `read_trace` and other ports read)."""
+    np.savez(path, **activations)

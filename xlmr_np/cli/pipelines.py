@@ -1,9 +1,9 @@
-"""The task commands of `python -m xlmr_np`: fill-mask, classify, ner, qa, embed, zero-shot, tokenize.
+"""The pipeline commands of `python -m xlmr_np`: fill-mask, classify, ner, qa, embed, zero-shot.
 
-Each runs a pipeline of xlmr_np.pipelines on texts given as arguments, or read from standard input one per
-line when there are none (or when the only argument is "-"). `qa` reads "question<TAB>context" lines, or
-questions with --context; `classify --pairs` reads "text<TAB>text_pair" lines (transformers-cli's `pipe`
-convention).
+Each runs a pipeline of xlmr_np.pipelines (HF's `pipeline(task)` equivalents) on texts given as arguments, or
+read from standard input one per line when there are none (or when the only argument is "-"). `qa` reads
+"question<TAB>context" lines, or questions with --context; `classify --pairs` reads "text<TAB>text_pair" lines
+(transformers-cli's `pipe` convention).
 
 Output (--format): `table` for people (the default on a terminal), `jsonl` (the default otherwise: one
 {"input": ..., "result": ...} object per line, in input order), or `json` (one list of those objects).
@@ -13,35 +13,32 @@ exit status 1; the others are still answered. Exit status: 0 all answered, 1 som
 "xlmr-np: error:" or "xlmr-np: warning:". A progress bar goes to stderr when it is a terminal and the
 input spans more than one batch (--progress / --no-progress to force).
 
-Without --model the shipped demo model (models/xlmr-demo, a masked LM) is used: it serves fill-mask,
-embed and tokenize; the other tasks need a fine-tuned checkpoint.
+Without --model the shipped demo model (models/xlmr-demo, a masked LM) is used: it serves fill-mask and
+embed (and tokenize, xlmr_np/cli/tokenize.py); the other tasks need a fine-tuned checkpoint.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import warnings
 from pathlib import Path
-from .errors import UsageError
 
-PROG = "xlmr-np"
-DEMO_MODEL = "xlmr-demo"
+from ..errors import PipelineError, UsageError
+from .common import PROG, default_model, guarded, output_format, positive, read_inputs, table_rows, task_parser, write
 
 
-# --- registration ---------------------------------------------------------------------------------------------
-def add_subparser(subparsers):
-    fill = _task_parser(subparsers, "fill-mask", "predict the tokens hidden behind <mask>",
-                        "TEXT with at least one <mask>")
+def register(subparsers):
+    fill = task_parser(subparsers, "fill-mask", "predict the tokens hidden behind <mask>",
+                       "TEXT with at least one <mask>")
     fill.add_argument("--top-k", type=int, default=5, help="candidates per mask (default 5)")
     fill.add_argument("--targets", nargs="+", metavar="TOKEN",
                       help="score only these tokens (vocabulary pieces such as ▁Paris, or words)")
     fill.set_defaults(run=run_fill_mask)
 
-    classify = _task_parser(subparsers, "classify", "label texts (or text pairs) with a sequence classifier",
-                            "TEXT to classify")
+    classify = task_parser(subparsers, "classify", "label texts (or text pairs) with a sequence classifier",
+                           "TEXT to classify")
     classify.add_argument("--top-k", type=int, default=1, help="labels per text (default 1); 0 = all")
     classify.add_argument("--function-to-apply", choices=["softmax", "sigmoid", "none"],
                           help="score function (default: from the config, as HF)")
@@ -49,7 +46,7 @@ def add_subparser(subparsers):
                           help="each input is 'text<TAB>text_pair' (cross-encoders, rerankers)")
     classify.set_defaults(run=run_classify)
 
-    ner = _task_parser(subparsers, "ner", "find entities with a token classifier", "TEXT")
+    ner = task_parser(subparsers, "ner", "find entities with a token classifier", "TEXT")
     ner.add_argument("--aggregation-strategy", default="simple", choices=["none", "simple", "first", "average", "max"],
                      help="how tokens become entities (default simple)")
     ner.add_argument("--ignore-labels", default="O", metavar="L1,L2",
@@ -57,8 +54,8 @@ def add_subparser(subparsers):
     ner.add_argument("--stride", type=int, help="cover long texts with windows overlapping by this many tokens")
     ner.set_defaults(run=run_ner)
 
-    qa = _task_parser(subparsers, "qa", "extract answers from a context",
-                      "QUESTION (with --context), or 'question<TAB>context'")
+    qa = task_parser(subparsers, "qa", "extract answers from a context",
+                     "QUESTION (with --context), or 'question<TAB>context'")
     qa.add_argument("--context", help="the context for every question")
     qa.add_argument("--context-file", type=Path, help="read the context from this file")
     qa.add_argument("--top-k", type=int, default=1, help="answers per question (default 1)")
@@ -68,7 +65,7 @@ def add_subparser(subparsers):
     qa.add_argument("--handle-impossible-answer", action="store_true", help="allow the empty answer")
     qa.set_defaults(run=run_qa)
 
-    embed = _task_parser(subparsers, "embed", "sentence embeddings (pooled token vectors)", "TEXT")
+    embed = task_parser(subparsers, "embed", "sentence embeddings (pooled token vectors)", "TEXT")
     embed.add_argument("--pooling", metavar="MODE",
                        help="cls, mean, max, mean_sqrt_len_tokens, weightedmean, lasttoken (or 'a,b' to concatenate);"
                             " default: the folder's 1_Pooling/config.json, else mean")
@@ -76,69 +73,25 @@ def add_subparser(subparsers):
                        help="L2-normalise (default: as the folder's modules.json says, else no)")
     embed.set_defaults(run=run_embed)
 
-    zero = _task_parser(subparsers, "zero-shot", "rank candidate labels with an NLI model", "TEXT")
+    zero = task_parser(subparsers, "zero-shot", "rank candidate labels with an NLI model", "TEXT")
     zero.add_argument("--labels", required=True, help="candidate labels, comma-separated")
     zero.add_argument("--hypothesis-template", default="This example is {}.",
                       help="hypothesis for each label, with {} for the label")
     zero.add_argument("--multi-label", action="store_true", help="score each label independently")
     zero.set_defaults(run=run_zero_shot)
 
-    tok = _task_parser(subparsers, "tokenize", "show the tokens and ids of texts", "TEXT", model_only=False)
-    tok.add_argument("--no-special-tokens", action="store_true", help="without <s> and </s>")
-    tok.set_defaults(run=run_tokenize)
 
-
-def _task_parser(subparsers, name, help_text, input_help, model_only=True):
-    parser = subparsers.add_parser(name, help=help_text, description=help_text.capitalize() + ". " + __doc__.split(
-        "\n\n")[1].replace("\n", " "), formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help=f"{input_help}; none (or '-') reads standard input, one per line")
-    parser.add_argument("--model", metavar="DIR", help="model folder or hub id in the HF cache "
-                                                       "(default: the shipped demo model)")
-    parser.add_argument("--tokenizer", metavar="DIR", help="folder with sentencepiece.bpe.model (default: the model's)")
-    if model_only:
-        parser.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default 8)")
-        parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--format", choices=["table", "json", "jsonl"],
-                        help="output format (default: table on a terminal, jsonl otherwise)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: on a terminal, for inputs longer than a batch)")
-    return parser
-
-
-# --- plumbing ---------------------------------------------------------------------------------------------------
-def default_model() -> Path:
-    """The shipped demo model: models/xlmr-demo beside the package (source checkout or editable install), or
-    <prefix>/share/xlmr_np/models/xlmr-demo where a regular `pip install` puts it (setup.cfg data_files)."""
-    here = Path(__file__).resolve().parent
-    installed = Path(sys.prefix) / "share" / "xlmr_np" / "models" / DEMO_MODEL
-    for candidate in (here.parent / "models" / DEMO_MODEL, here / "models" / DEMO_MODEL, installed):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise UsageError(f"no --model given and the demo model is not installed (looked for models/{DEMO_MODEL}); "
-                     f"pass --model DIR")
-
-
-def read_inputs(args) -> list:
-    items = list(args.inputs)
-    if not items or items == ["-"]:
-        if sys.stdin is None or sys.stdin.isatty() and not items:
-            raise UsageError("no input: give texts as arguments or pipe them on standard input, one per line")
-        items = [line.rstrip("\r\n") for line in sys.stdin]
-        items = [line for line in items if line.strip()]
-    if not items:
-        raise UsageError("no input: standard input was empty")
-    return items
-
-
+# --- running a pipeline ------------------------------------------------------------------------------------------
 def load(task, args, **options):
-    from .pipelines import PipelineError, pipeline
+    # Imported here, when a command runs, so that building the parser (--help) does not load the models. Not a
+    # cycle: xlmr_np.pipelines imports nothing from xlmr_np.cli.
+    from ..pipelines import pipeline
 
     model = args.model or default_model()
-    kwargs = {"batch_size": args.batch_size, "dtype": args.dtype} if hasattr(args, "batch_size") else {}
+    kwargs = {"batch_size": args.batch_size, "dtype": args.dtype}
     if args.tokenizer:
         kwargs["tokenizer"] = args.tokenizer
-    if kwargs.get("batch_size", 1) < 1:
+    if kwargs["batch_size"] < 1:
         raise UsageError("--batch-size must be at least 1")
     try:
         with warnings.catch_warnings():
@@ -152,10 +105,8 @@ def load(task, args, **options):
 
 def run_task(args, task, items, call, options=None):
     """Run `call(pipe, list_of_items)` over all items; isolate failing items; print; return the exit status."""
-    from .pipelines import PipelineError
-
     pipe = load(task, args, **(options or {}))
-    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    fmt = output_format(args)
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and len(items) > pipe.batch_size)
     bar = ProgressBar() if show else None
     pipe.progress = bar
@@ -179,19 +130,8 @@ def run_task(args, task, items, call, options=None):
     for i, err in enumerate(errors):
         if err is not None:
             print(f"{PROG}: error: input {i + 1}: {err}", file=sys.stderr)
-    write(fmt, task, items, results, errors)
+    write(fmt, items, results, errors, TABLES[task])
     return 1 if any(e is not None for e in errors) else 0
-
-
-def guarded(function):
-    """Turn UsageError into exit status 2 with one message line."""
-    def run(args):
-        try:
-            return function(args)
-        except UsageError as err:
-            print(f"{PROG}: error: {err}", file=sys.stderr)
-            return 2
-    return run
 
 
 class ProgressBar:
@@ -210,79 +150,33 @@ class ProgressBar:
         sys.stderr.flush()
 
 
-# --- output -------------------------------------------------------------------------------------------------------
-def plain(value):
-    """Pipeline results (NumPy scalars and arrays inside) as JSON values."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return plain(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def write(fmt, task, items, results, errors):
-    records = []
-    for item, result, error in zip(items, results, errors):
-        record = {"input": item}
-        record.update({"error": error} if error is not None else {"result": plain(result)})
-        records.append(record)
-    out = sys.stdout
-    if fmt == "jsonl":
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    elif fmt == "json":
-        out.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
-    else:
-        for n, record in enumerate(records):
-            if n:
-                out.write("\n")
-            shown = record["input"] if isinstance(record["input"], str) else " | ".join(record["input"])
-            out.write(f"> {shown}\n")
-            if "error" in record:
-                out.write(f"  error: {record['error']}\n")
-            else:
-                out.write(TABLES[task](record["result"]))
-    out.flush()
-
-
-def _rows(header, rows):
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)] if rows else [len(h) for h in header]
-    lines = ["  " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip()]
-    for row in rows:
-        lines.append("  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
-    return "\n".join(lines) + "\n"
-
-
+# --- tables (--format table), one per task ------------------------------------------------------------------------
 def _table_fill_mask(result):
     groups = result if result and isinstance(result[0], list) else [result]
     text = ""
     for m, group in enumerate(groups):
         if len(groups) > 1:
             text += f"  mask {m + 1}:\n"
-        text += _rows(["score", "token", "token_str", "sequence"],
-                      [[f"{c['score']:.4f}", c["token"], repr(c["token_str"]), c["sequence"]] for c in group])
+        text += table_rows(["score", "token", "token_str", "sequence"],
+                           [[f"{c['score']:.4f}", c["token"], repr(c["token_str"]), c["sequence"]] for c in group])
     return text
 
 
 def _table_labels(result):
     result = result if isinstance(result, list) else [result]
-    return _rows(["label", "score"], [[r["label"], f"{r['score']:.4f}"] for r in result])
+    return table_rows(["label", "score"], [[r["label"], f"{r['score']:.4f}"] for r in result])
 
 
 def _table_entities(result):
     key = "entity_group" if result and "entity_group" in result[0] else "entity"
-    return _rows([key, "score", "start", "end", "word"],
-                 [[e[key], f"{e['score']:.4f}", e["start"], e["end"], repr(e["word"])] for e in result])
+    return table_rows([key, "score", "start", "end", "word"],
+                      [[e[key], f"{e['score']:.4f}", e["start"], e["end"], repr(e["word"])] for e in result])
 
 
 def _table_answers(result):
     result = result if isinstance(result, list) else [result]
-    return _rows(["score", "start", "end", "answer"],
-                 [[f"{a['score']:.4f}", a["start"], a["end"], repr(a["answer"])] for a in result])
+    return table_rows(["score", "start", "end", "answer"],
+                      [[f"{a['score']:.4f}", a["start"], a["end"], repr(a["answer"])] for a in result])
 
 
 def _table_embedding(result):
@@ -292,28 +186,18 @@ def _table_embedding(result):
 
 
 def _table_zero_shot(result):
-    return _rows(["label", "score"], [[l, f"{s:.4f}"] for l, s in zip(result["labels"], result["scores"])])
-
-
-def _table_tokens(result):
-    return _rows(["id", "token", "start", "end"],
-                 [[i, repr(t), s, e] for i, t, (s, e) in zip(result["input_ids"], result["tokens"], result["offsets"])])
+    return table_rows(["label", "score"], [[l, f"{s:.4f}"] for l, s in zip(result["labels"], result["scores"])])
 
 
 TABLES = {"fill-mask": _table_fill_mask, "text-classification": _table_labels, "token-classification": _table_entities,
           "question-answering": _table_answers, "sentence-embeddings": _table_embedding,
-          "zero-shot-classification": _table_zero_shot, "tokenize": _table_tokens}
+          "zero-shot-classification": _table_zero_shot}
 
 
-# --- the commands ----------------------------------------------------------------------------------------------
-def _positive(value, name):
-    if value is not None and value < 1:
-        raise UsageError(f"{name} must be at least 1, got {value}")
-
-
+# --- the commands ------------------------------------------------------------------------------------------------
 @guarded
 def run_fill_mask(args):
-    _positive(args.top_k, "--top-k")
+    positive(args.top_k, "--top-k")
     items = read_inputs(args)
     options = {"top_k": args.top_k} | ({"targets": args.targets} if args.targets else {})
 
@@ -334,7 +218,7 @@ def run_classify(args):
         items = [tuple(line.split("\t", 1)) for line in items]
     top_k = None if args.top_k == 0 else args.top_k
     if top_k is not None:
-        _positive(top_k, "--top-k")
+        positive(top_k, "--top-k")
     options = {"top_k": top_k} | ({"function_to_apply": args.function_to_apply} if args.function_to_apply else {})
 
     def call(pipe, batch):
@@ -358,10 +242,8 @@ def run_ner(args):
     return run_task(args, "token-classification", items, call)
 
 
-@guarded
-def run_qa(args):
-    _positive(args.top_k, "--top-k")
-    _positive(args.max_answer_len, "--max-answer-len")
+def _qa_items(args):
+    """(question, context) pairs: each question with --context / --context-file, else 'question<TAB>context'."""
     context = args.context
     if args.context_file is not None:
         if context is not None:
@@ -371,14 +253,19 @@ def run_qa(args):
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"cannot read --context-file: {err}") from None
     items = read_inputs(args)
-    if context is None:
-        bad = [n + 1 for n, line in enumerate(items) if "\t" not in line]
-        if bad:
-            raise UsageError(f"without --context each input must be 'question<TAB>context'; "
-                             f"line(s) {bad[:5]} have no tab")
-        items = [tuple(line.split("\t", 1)) for line in items]
-    else:
-        items = [(question, context) for question in items]
+    if context is not None:
+        return [(question, context) for question in items]
+    bad = [n + 1 for n, line in enumerate(items) if "\t" not in line]
+    if bad:
+        raise UsageError(f"without --context each input must be 'question<TAB>context'; line(s) {bad[:5]} have no tab")
+    return [tuple(line.split("\t", 1)) for line in items]
+
+
+@guarded
+def run_qa(args):
+    positive(args.top_k, "--top-k")
+    positive(args.max_answer_len, "--max-answer-len")
+    items = _qa_items(args)
     options = {"top_k": args.top_k, "max_answer_len": args.max_answer_len,
                "handle_impossible_answer": args.handle_impossible_answer}
     options.update({k: v for k, v in (("max_seq_len", args.max_seq_len), ("doc_stride", args.doc_stride))
@@ -412,24 +299,3 @@ def run_zero_shot(args):
         return pipe(texts, **options)  # a list in gives a list of results out
 
     return run_task(args, "zero-shot-classification", items, call)
-
-
-@guarded
-def run_tokenize(args):
-    from .pipelines.base import load_tokenizer, resolve_directory
-
-    items = read_inputs(args)
-    try:
-        tokenizer = load_tokenizer(resolve_directory(args.model or default_model()), args.tokenizer)
-    except (ValueError, OSError) as err:
-        raise UsageError(f"cannot load a tokenizer: {err}") from None
-    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    results = []
-    for text in items:
-        enc = tokenizer(text, add_special_tokens=not args.no_special_tokens, return_offsets_mapping=True,
-                        verbose=False)
-        results.append({"input_ids": list(enc["input_ids"]),
-                        "tokens": tokenizer.convert_ids_to_tokens(list(enc["input_ids"])),
-                        "offsets": [list(o) for o in enc["offset_mapping"]]})
-    write(fmt, "tokenize", items, results, [None] * len(items))
-    return 0

@@ -1,4 +1,8 @@
-"""`python -m xlmr_np verify`: run every class on stored Hugging Face goldens and print how far we are.
+"""The golden cases behind `python -m xlmr_np verify`: load them, run them, compare under one tolerance policy.
+
+Reference behaviour: `forward` (and `generate`) of the Hugging Face class each case names, XLMRobertaModel ...
+XLMRobertaForQuestionAnswering. `verify_cases` gives the rows that the `verify` command (xlmr_np/cli/audit.py)
+prints with `format_table` and `tolerance_summary`.
 
 A golden case is a directory with config.json + weights, `case.json` (class, mode, call flags), `inputs.npz`
 and `outputs_float32.npz` / `outputs_float64.npz` written by tools/make_reference_outputs.py with
@@ -18,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_numpy
+from ..backend import to_numpy
+from ..modeling import MODEL_CLASSES
 
 # Tolerances, one place, with their reasons (tests/conftest.py imports these). An output passes when
 #     max |ours - HF| <= max(ABSOLUTE[dtype], SCALED[dtype] * max |HF|).
@@ -30,7 +35,6 @@ from .backend import to_numpy
 #   still catches any real difference (a missing term moves outputs by >1e-3 on these random weights).
 ABSOLUTE = {"float32": 1e-5, "float64": 1e-10}
 SCALED = {"float32": 2e-6, "float64": 1e-12}
-TOLERANCE = ABSOLUTE  # the headline numbers
 
 
 def tolerance_for(reference, dtype) -> float:
@@ -88,8 +92,6 @@ def load_case(case_dir):
 
 def run_case(case_dir, dtype="float32", device="cpu"):
     """Run one golden case; returns a list of Rows (one per compared output)."""
-    from .modeling import MODEL_CLASSES
-
     case_dir = Path(case_dir)
     case, inputs = load_case(case_dir)
     name, cls_name = case_dir.name, case["class"]
@@ -156,7 +158,7 @@ def find_cases(root):
 
 def default_root() -> Path:
     """reference_outputs/cases next to the package (a source checkout or an editable install)."""
-    here = Path(__file__).resolve().parent.parent / "reference_outputs" / "cases"
+    here = Path(__file__).resolve().parents[2] / "reference_outputs" / "cases"
     return Path(os.environ.get("XLMR_NP_REFERENCE", here))
 
 
@@ -169,7 +171,7 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
-def summarise(rows, dtype):
+def summarise(rows):
     """Collapse the layers of a tuple output (hidden_states.0, .1, ...) into its worst one."""
     worst = {}
     for r in rows:
@@ -179,43 +181,27 @@ def summarise(rows, dtype):
     return list(worst.values())
 
 
-# --- command line -----------------------------------------------------------------------------------------
-def add_subparser(subparsers):
-    parser = subparsers.add_parser(
-        "verify", help="run every class on stored Hugging Face goldens and print a diff table",
-        description="Compare xlmr_np with Hugging Face outputs stored by tools/make_reference_outputs.py. "
-                    "Exit status 1 if any output is outside its tolerance.")
-    parser.add_argument("--model", metavar="DIR",
-                        help="a golden case directory (config.json, weights, case.json, inputs.npz, outputs_*.npz) "
-                             "or a folder of them; default: the bundled reference_outputs/cases")
-    parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or gpu (needs CuPy)")
-    parser.add_argument("--all-outputs", action="store_true", help="one row per stored array instead of per field")
-    parser.set_defaults(run=run_command)
-
-
-def run_command(args) -> int:
-    root = Path(args.model) if args.model else default_root()
-    cases = find_cases(root)
-    if not cases:
-        print(f"no golden cases (case.json) under {root}")
-        return 2
-    dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+def verify_cases(cases, dtypes, device="cpu", all_outputs=False) -> list:
+    """Every case in every dtype, as the rows `verify` prints: one per output field (its worst layer), or one per
+    stored array with `all_outputs`, named "output [32]" / "output [64]". A case that cannot even run is one
+    failing row with its reason."""
     rows = []
     for dtype in dtypes:
         for case_dir in cases:
             try:
-                case_rows = run_case(case_dir, dtype, args.device)
+                case_rows = run_case(case_dir, dtype, device)
             except Exception as err:  # a case that cannot even run is a failure with its reason
                 case_rows = [Row(case_dir.name, "?", f"error: {type(err).__name__}: {err}"[:60], float("inf"), 0.0)]
-            for r in (case_rows if args.all_outputs else summarise(case_rows, dtype)):
-                if not args.all_outputs and r.output.rsplit(".", 1)[-1].isdigit():
+            for r in (case_rows if all_outputs else summarise(case_rows)):
+                if not all_outputs and r.output.rsplit(".", 1)[-1].isdigit():
                     r.output = r.output.rsplit(".", 1)[0] + ".*"
                 r.output = f"{r.output} [{dtype[5:]}]"
                 rows.append(r)
-    print(format_table(rows))
-    failed = [r for r in rows if not r.ok]
-    print(f"\n{len(cases)} cases, {len(rows)} comparisons, {len(failed)} outside tolerance "
-          f"(tolerance = max(absolute, scaled x max|HF|): float32 {ABSOLUTE['float32']:.0e} / {SCALED['float32']:.0e}, "
-          f"float64 {ABSOLUTE['float64']:.0e} / {SCALED['float64']:.0e}; reasons in xlmr_np/verify.py)")
-    return 1 if failed else 0
+    return rows
+
+
+def tolerance_summary() -> str:
+    """The policy in one line, for the foot of the table."""
+    return (f"tolerance = max(absolute, scaled x max|HF|): "
+            f"float32 {ABSOLUTE['float32']:.0e} / {SCALED['float32']:.0e}, "
+            f"float64 {ABSOLUTE['float64']:.0e} / {SCALED['float64']:.0e}; reasons in xlmr_np/audit/goldens.py")

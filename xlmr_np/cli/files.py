@@ -1,0 +1,29 @@
+"""The file commands: `convert SRC DST`, any checkpoint xlmr_np reads -> config.json + model.safetensors.
+
+Reference behaviour: HF's `save_pretrained(safe_serialization=True)` (see xlmr_np/convert.py, which does the
+work). This module parses the options and prints the paths written, one per line. Exit status 0, or 2 with
+one "error: ..." line when the source cannot be read or DST already holds weights (without --overwrite).
+"""
+from __future__ import annotations
+
+from ..convert import DEFAULT_MAX_SHARD_SIZE, convert
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "convert", help="convert any checkpoint (.bin, shards, .h5, .msgpack) to model.safetensors",
+        description="Write config.json + model.safetensors (sharded above --max-shard-size) from "
+                    "any checkpoint xlmr_np reads; HF transformers loads the result.")
+    parser.add_argument("src", help="model directory or hub id in the local Hugging Face cache")
+    parser.add_argument("dst", help="output directory (created if missing)")
+    parser.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,
+                        help="largest shard, e.g. 5GB, 500MB, 2GiB (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace model.safetensors / shards already in DST")
+    parser.set_defaults(run=run_convert)
+
+
+def run_convert(args) -> int:
+    for path in convert(args.src, args.dst, max_shard_size=args.max_shard_size, overwrite=args.overwrite):
+        print(path)
+    return 0
