@@ -153,7 +153,7 @@ def test_goldens_hold_with_one_query_row_per_block(name, dtype, monkeypatch):
 
 # --- embedding rows read from the file ----------------------------------------------------------------------
 def test_take_rows_from_a_memory_mapped_file_equals_indexing(tmp_path):
-    from xlmr_np.safetensors import load_file, save_file
+    from xlmr_np.weights import load_file, save_file
 
     rng = np.random.default_rng(0)
     tensors = {"a.bias": rng.normal(size=7).astype(np.float32), "b.weight": rng.normal(size=(50, 6)).astype(np.float32),
@@ -175,7 +175,7 @@ def test_take_rows_from_a_memory_mapped_file_equals_indexing(tmp_path):
 # --- the masked-LM decoder read from the file ---------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_linear_from_file_equals_linear(tmp_path, monkeypatch, dtype):
-    from xlmr_np.safetensors import load_file, save_file
+    from xlmr_np.weights import load_file, save_file
 
     rng = np.random.default_rng(2)
     tensors = {"pad": rng.normal(size=5).astype(dtype), "decoder": rng.normal(size=(103, 24)).astype(dtype)}
@@ -204,7 +204,7 @@ def test_linear_from_file_equals_linear(tmp_path, monkeypatch, dtype):
 
 
 def test_linear_from_file_reports_a_file_changed_under_it(tmp_path, monkeypatch):
-    from xlmr_np.safetensors import load_file, save_file
+    from xlmr_np.weights import load_file, save_file
 
     save_file({"decoder": np.ones((64, 8), np.float32)}, tmp_path / "m.safetensors")
     decoder = load_file(tmp_path / "m.safetensors")["decoder"]

@@ -1,4 +1,4 @@
-"""xlmr_np.safetensors against the reference `safetensors` package (and torch for BF16), plus one
+"""xlmr_np.weights.safetensors_file against the reference `safetensors` package (and torch for BF16), plus one
 test per header defect the reader must refuse."""
 
 import json
@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from xlmr_np import safetensors as xs
-from xlmr_np.safetensors import SafetensorsError
+from xlmr_np.errors import SafetensorsError
+from xlmr_np.weights import safetensors_file as xs
 
 st_numpy = pytest.importorskip("safetensors.numpy")
 

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # module names under xlmr_np that provide add_subparser(subparsers); optional ones are skipped if absent
-COMMAND_MODULES = ("verify", "compare", "convert", "commands")
+COMMAND_MODULES = ("verify", "compare", "weights.convert", "commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

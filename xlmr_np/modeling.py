@@ -14,7 +14,7 @@ import numpy as np
 
 from . import heads, inputs as inputs_module, model
 from .backend import array_module, to_device
-from .checkpoint import load_params, save_params
+from .weights import load_params, resolve_model_dir, save_params
 from .config import XLMRobertaConfig
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions, MaskedLMOutput,
                       MultipleChoiceModelOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput,
@@ -32,7 +32,7 @@ def _compute_dtype(dtype):
 
 
 class XLMRobertaPreTrainedModel:
-    head: str | None = None  # key into checkpoint.HEADS
+    head: str | None = None  # key into weights.keys.HEADS
     with_pooler = False  # add_pooling_layer as HF sets it per class
 
     def __init__(self, config: XLMRobertaConfig, params: dict):
@@ -45,8 +45,6 @@ class XLMRobertaPreTrainedModel:
 
         dtype: "float32" (default) or "float64"; float16/bfloat16 files are upcast. device: "cpu" or "gpu".
         """
-        from .weight_files import resolve_model_dir
-
         directory = resolve_model_dir(path)
         config = XLMRobertaConfig.from_pretrained(directory)
         params, dropped = load_params(directory, config, cls.head, cls.with_pooler, _compute_dtype(dtype))

@@ -20,9 +20,9 @@ import numpy as np
 from .. import inputs as inputs_module
 from .. import model as model_module
 from ..backend import array_module, to_device, to_numpy
-from ..checkpoint import WeightsError, load_params
 from ..config import XLMRobertaConfig
-from ..errors import PipelineError
+from ..errors import PipelineError, WeightsError
+from ..weights import load_params
 
 DTYPES = ("float32", "float64")
 
@@ -38,9 +38,9 @@ HEAD_WEIGHTS = {
 
 
 def resolve_directory(model):
-    """A local model directory: a path, or a hub id found through xlmr_np.weight_files.resolve_model_dir."""
+    """A local model directory: a path, or a hub id found through xlmr_np.weights.resolve_model_dir."""
     try:
-        from ..weight_files import resolve_model_dir
+        from ..weights import resolve_model_dir
     except ImportError:  # pragma: no cover - only while weight_files is missing
         resolve_model_dir = None
     if resolve_model_dir is not None:
@@ -69,7 +69,7 @@ def load_tokenizer(directory, tokenizer=None):
 class Pipeline:
     """Base class: holds config, parameters and tokenizer, and runs the encoder on padded batches.
 
-    Subclasses set `task`, `head` (a key of checkpoint.HEADS, or None for the bare encoder) and implement
+    Subclasses set `task`, `head` (a key of weights.keys.HEADS, or None for the bare encoder) and implement
     `__call__`. Keyword arguments given to the constructor become defaults for every call.
     """
 

@@ -1,6 +1,6 @@
 """Read PyTorch `pytorch_model.bin` files (torch >= 1.6 zip format) without torch and without running code.
 
-Reference behaviour: torch 2.x `torch/serialization.py` (`_load`), which writes
+Reference behaviour: torch 2.x `torch/serialization.py` (`_save` writes, `_load` reads) whose zip holds
     <prefix>/data.pkl        a protocol-2 pickle of the state dict (an OrderedDict of tensors)
     <prefix>/data/<key>      the raw little-endian bytes of each storage, stored uncompressed
     <prefix>/byteorder       "little" (newer torch), <prefix>/version, ...
@@ -32,7 +32,7 @@ import zipfile
 
 import numpy as np
 
-from .weight_files import CheckpointError
+from ..errors import CheckpointError
 
 __all__ = ["load_torch_file", "STORAGE_DTYPES"]
 

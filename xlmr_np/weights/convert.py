@@ -1,15 +1,17 @@
 """`python -m xlmr_np convert SRC DST`: any supported checkpoint -> config.json + model.safetensors.
 
-Reads SRC with xlmr_np.weight_files (safetensors, sharded safetensors, pytorch_model.bin and its
-shards, tf_model.h5, flax_model.msgpack; a local directory or a hub id in the local cache) and
-writes, in DST, what HF's `save_pretrained(safe_serialization=True)` would write:
+Reads SRC with files.read_state_dict (safetensors, sharded safetensors, pytorch_model.bin and its
+shards, tf_model.h5, flax_model.msgpack; a local directory or a hub id, hub.resolve_model_dir) and
+writes, in DST, what transformers 4.57.6 `modeling_utils.py` `PreTrainedModel.save_pretrained`
+(safe_serialization=True) would write:
     config.json (copied byte for byte), model.safetensors with metadata {"format": "pt"};
     above --max-shard-size: model-0000k-of-0000n.safetensors + model.safetensors.index.json
     ({"metadata": {"total_size": bytes}, "weight_map": {name: shard}}), split the way
-    huggingface_hub's split_state_dict_into_shards does (tensors in order, a new shard when the
+    huggingface_hub's `split_state_dict_into_shards_factory` does (tensors in order, a new shard when the
     next one would overflow, an oversized tensor alone);
 and copies the tokenizer files beside it. Tensor names are kept as read (HF PyTorch names), so
 HF transformers loads the result. BF16 weights become F32 (NumPy has no bfloat16).
+See docs/checkpoint_formats.md ("Converting"). The CLI registers the command with `add_subparser`.
 """
 
 import json
@@ -18,8 +20,10 @@ import re
 import shutil
 from pathlib import Path
 
-from .safetensors import save_file
-from .weight_files import CheckpointError, read_state_dict, resolve_model_dir
+from ..errors import CheckpointError
+from .files import read_state_dict
+from .hub import resolve_model_dir
+from .safetensors_file import save_file
 
 __all__ = ["convert", "parse_size", "add_subparser", "run"]
 

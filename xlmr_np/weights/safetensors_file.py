@@ -27,9 +27,10 @@ import os
 import secrets
 
 import numpy as np
-from .errors import SafetensorsError
 
-__all__ = ["SafetensorsError", "read_header", "load_file", "load_metadata", "save_file", "DTYPES"]
+from ..errors import SafetensorsError
+
+__all__ = ["read_header", "load_file", "load_metadata", "save_file", "DTYPES"]
 
 # Largest header accepted; the Rust reader's limit (N_MAX_HEADER = 100 MB).
 MAX_HEADER_BYTES = 100_000_000
