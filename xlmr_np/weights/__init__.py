@@ -6,6 +6,7 @@ own writers for the bytes; docs/checkpoint_formats.md describes every format and
 safe. Modules, each depending only on NumPy, the standard library, xlmr_np.errors and the ones
 above it in this list:
 
+    dtypes            bfloat16 bits -> float32, the one widening every reader uses
     safetensors_file  .safetensors: memory-mapped zero-copy reader, validated header, atomic writer
     torch_pickle      pytorch_model.bin without torch: a restricted unpickler that runs no code
     tf_h5             tf_model.h5 (needs h5py) -> PyTorch names and layouts

@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from ..errors import CheckpointError
+from .dtypes import BF16_BITS, widen_bf16
 
 __all__ = ["read_flax_msgpack"]
 
@@ -26,7 +27,7 @@ MAX_MSGPACK_BYTES = 2**34  # read whole into memory; refuse a file that is absur
 _FLAX_DTYPES = {name: np.dtype(name).newbyteorder("<") for name in (
     "float64", "float32", "float16", "int64", "int32", "int16", "int8",
     "uint64", "uint32", "uint16", "uint8", "bool")}
-_FLAX_DTYPES["bfloat16"] = np.dtype("<u2")
+_FLAX_DTYPES["bfloat16"] = BF16_BITS  # widened to float32 after reading
 
 
 def _flax_array(msgpack, payload, path):
@@ -48,7 +49,7 @@ def _flax_array(msgpack, payload, path):
                               f"{len(raw)} bytes, not {math.prod(shape) * dtype.itemsize}")
     array = np.frombuffer(raw, dtype=dtype).reshape(shape)  # [n] -> shape, a view of the bytes
     if dtype_name == "bfloat16":
-        array = (array.astype("<u4") << 16).view("<f4")  # HF casts bf16 Flax weights to float32
+        array = widen_bf16(array)  # HF casts bf16 Flax weights to float32
     return array
 
 
