@@ -22,7 +22,7 @@ from .. import model as model_module
 from ..backend import array_module, to_device, to_numpy
 from ..config import XLMRobertaConfig
 from ..errors import PipelineError, WeightsError
-from ..weights import load_params
+from ..weights import load_params, resolve_model_dir
 
 DTYPES = ("float32", "float64")
 
@@ -39,16 +39,7 @@ HEAD_WEIGHTS = {
 
 def resolve_directory(model):
     """A local model directory: a path, or a hub id found through xlmr_np.weights.resolve_model_dir."""
-    try:
-        from ..weights import resolve_model_dir
-    except ImportError:  # pragma: no cover - only while weight_files is missing
-        resolve_model_dir = None
-    if resolve_model_dir is not None:
-        return Path(resolve_model_dir(model))
-    path = Path(os.fspath(model)).expanduser()
-    if not path.is_dir():
-        raise PipelineError(f"{model!r} is not a model directory (config.json + weights)")
-    return path
+    return Path(resolve_model_dir(model))
 
 
 def load_tokenizer(directory, tokenizer=None):
