@@ -71,9 +71,7 @@ def read_flax_msgpack(path):
         data = f.read()
 
     def ext_hook(code, payload):
-        if code == 1:  # ndarray
-            return _flax_array(msgpack, payload, path)
-        if code == 3:  # numpy scalar, same payload as an ndarray
+        if code in (1, 3):  # ndarray, or numpy scalar with the same payload
             return _flax_array(msgpack, payload, path)
         raise CheckpointError(f"{path}: unsupported msgpack extension type {code}")
 
