@@ -2,8 +2,8 @@
 
 Reference behaviour: transformers 4.57.6 `modeling_tf_pytorch_utils.py`
 (`convert_tf_weight_name_to_pt_weight_name`: how a TF2 weight name becomes a PyTorch key and which
-weights are transposed; `load_tf2_weights_in_pytorch_model`: the `roberta.` start prefix a bare
-model drops) and the Keras `save_weights` HDF5 layout that `TF*.save_pretrained` writes: a root
+weights are transposed; `load_tf2_state_dict_in_pytorch_model`: the `roberta.` start prefix a
+bare model drops) and the Keras `save_weights` HDF5 layout that `TF*.save_pretrained` writes: a root
 attribute `layer_names`, one group per layer listing its `weight_names`, a dataset per weight.
 See docs/checkpoint_formats.md ("TensorFlow tf_model.h5").
 
