@@ -97,7 +97,7 @@ def checkpoint_tensors(cfg: dict, seed: int = 0) -> dict:
 
 def ensure_checkpoint(directory: Path = CACHE / "xlm-roberta-base-random") -> Path:
     """Create the random xlm-roberta-base-shaped checkpoint once; later runs reuse it."""
-    from xlmr_np.safetensors import save_file
+    from xlmr_np.weights import save_file
 
     weights = directory / "model.safetensors"
     if weights.exists() and (directory / "config.json").exists():

@@ -9,11 +9,11 @@ import pytest
 
 from conftest import case_dir, tolerance_for
 from xlmr_np import XLMRobertaForMaskedLM, XLMRobertaForSequenceClassification, XLMRobertaModel
-from xlmr_np.checkpoint import WeightsError, key_table
 from xlmr_np.config import XLMRobertaConfig
+from xlmr_np.errors import WeightsError
 from xlmr_np.modeling import MODEL_CLASSES
-from xlmr_np.safetensors import load_file, save_file
 from xlmr_np.audit.goldens import load_case
+from xlmr_np.weights import key_table, load_file, save_file
 
 
 def _golden(name, key, dtype="float32"):

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlmr_np import convert as xconvert
-from xlmr_np import safetensors as xs
-from xlmr_np import weight_files as wf
-from xlmr_np.safetensors import SafetensorsError
-from xlmr_np.torch_pickle import load_torch_file
-from xlmr_np.weight_files import CheckpointError
+from xlmr_np.errors import CheckpointError, SafetensorsError
+from xlmr_np.weights import convert as xconvert
+from xlmr_np.weights import files as wf
+from xlmr_np.weights import safetensors_file as xs
+from xlmr_np.weights.torch_pickle import load_torch_file
 
 _spec = importlib.util.spec_from_file_location(
     "make_hostile_corpus", Path(__file__).resolve().parent.parent / "tools" / "make_hostile_corpus.py")

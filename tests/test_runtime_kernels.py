@@ -152,7 +152,7 @@ def test_query_blocks_keep_attention_memory_linear_in_length(monkeypatch):
 
 # --- embedding rows read from the file ----------------------------------------------------------------------
 def test_take_rows_from_a_memory_mapped_file_equals_indexing(tmp_path):
-    from xlmr_np.safetensors import load_file, save_file
+    from xlmr_np.weights import load_file, save_file
 
     rng = np.random.default_rng(0)
     tensors = {"a.bias": rng.normal(size=7).astype(np.float32), "b.weight": rng.normal(size=(50, 6)).astype(np.float32),
@@ -176,7 +176,7 @@ def test_take_rows_from_a_memory_mapped_file_equals_indexing(tmp_path):
 # --- the masked-LM decoder read from the file ---------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_linear_from_file_equals_linear(tmp_path, monkeypatch, dtype):
-    from xlmr_np.safetensors import load_file, save_file
+    from xlmr_np.weights import load_file, save_file
 
     rng = np.random.default_rng(2)
     tensors = {"pad": rng.normal(size=5).astype(dtype), "decoder": rng.normal(size=(103, 24)).astype(dtype)}
@@ -205,7 +205,7 @@ def test_linear_from_file_equals_linear(tmp_path, monkeypatch, dtype):
 
 
 def test_linear_from_file_reports_a_file_changed_under_it(tmp_path, monkeypatch):
-    from xlmr_np.safetensors import load_file, save_file
+    from xlmr_np.weights import load_file, save_file
 
     save_file({"decoder": np.ones((64, 8), np.float32)}, tmp_path / "m.safetensors")
     decoder = load_file(tmp_path / "m.safetensors")["decoder"]

@@ -1,19 +1,32 @@
-"""xlmr_np.safetensors against the reference `safetensors` package (and torch for BF16), plus one
-test per header defect the reader must refuse."""
+"""xlmr_np.weights.safetensors_file against the reference `safetensors` package (and torch for BF16), plus one
+test per header defect the reader must refuse.
+
+The reference package is not a runtime dependency of xlmr_np (it is in the `test` and `ref` extras): here it is
+the independent cross-check, writing what ours reads and reading what ours writes, F32/F16/BF16 included. The
+tests that need it are skipped, with the reason, without it; the header-defect tests run anyway."""
 
 import json
 import mmap
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from xlmr_np import safetensors as xs
-from xlmr_np.safetensors import SafetensorsError
+from xlmr_np.errors import SafetensorsError
+from xlmr_np.weights import safetensors_file as xs
 
-st_numpy = pytest.importorskip("safetensors.numpy")
 
-# Every dtype both NumPy and the reference package's numpy API know (BF16 is tested via torch).
+@pytest.fixture
+def st_numpy():
+    """The reference package's NumPy API (safetensors.numpy)."""
+    return pytest.importorskip("safetensors.numpy", reason="the reference safetensors package is the "
+                               "cross-check of our reader and writer: pip install -e '.[test]'")
+
+
+# Every dtype both NumPy and the reference package's numpy API know (BF16: see the tests below).
 NUMPY_DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16,
     "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
@@ -58,14 +71,14 @@ def _assert_same(got, want):
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
 
 
-def test_ours_write_reference_reads(tmp_path):
+def test_ours_write_reference_reads(tmp_path, st_numpy):
     tensors = _tensors(np.random.default_rng(0))
     path = tmp_path / "m.safetensors"
     xs.save_file(tensors, path)
     _assert_same(st_numpy.load_file(str(path)), tensors)
 
 
-def test_reference_writes_ours_reads(tmp_path):
+def test_reference_writes_ours_reads(tmp_path, st_numpy):
     tensors = _tensors(np.random.default_rng(1))
     path = tmp_path / "m.safetensors"
     st_numpy.save_file(tensors, str(path), metadata={"format": "np", "note": "ünï"})
@@ -87,6 +100,64 @@ def test_bf16_widened_like_torch(tmp_path):
     np.testing.assert_array_equal(got["w"], want)  # NaN positions compare equal too
     assert np.signbit(got["w"][0, 3])  # -0.0 keeps its sign
     assert got["s"].shape == () and got["s"] == 1.5
+
+
+def _reference_write_raw(safetensors, path, entries):
+    """Write {name: (dtype name, shape, raw bytes)} with the reference package's own serializer (no torch)."""
+    spec, keep_alive, tensors = getattr(safetensors, "TensorSpec", None), [], {}
+    for name, (dtype, shape, data) in entries.items():
+        if spec is None:  # safetensors < 0.8 takes plain dicts
+            tensors[name] = {"dtype": dtype, "shape": list(shape), "data": data}
+        else:
+            buf = np.frombuffer(data, np.uint8) if data else np.zeros(1, np.uint8)
+            keep_alive.append(buf)
+            tensors[name] = spec(dtype=dtype, shape=list(shape), data_ptr=buf.ctypes.data, data_len=len(data))
+    safetensors.serialize_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def test_bf16_reference_writes_ours_reads_and_back(tmp_path, st_numpy):
+    """BF16 without torch: the reference package writes bf16 bit patterns, ours must read the float32 values
+    they stand for bit for bit (specials and a NaN payload included); ours writes those as F32 and the
+    reference package must read the same values back."""
+    import safetensors
+
+    rng = np.random.default_rng(3)
+    want = (rng.standard_normal((5, 7)).astype(np.float32) * 100).view(np.uint32) & 0xFFFF0000
+    want[0, :7] = [0x7F800000, 0xFF800000, 0x80000000, 0x00010000, 0x7F7F0000, 0x7FC10000, 0x3F800000]
+    want = want.view(np.float32)  # every value exactly representable in bfloat16
+    bits = (want.view(np.uint32) >> 16).astype("<u2")  # bfloat16 = the high half of the float32
+    path = tmp_path / "bf16.safetensors"
+    _reference_write_raw(safetensors, path, {"w": ("bfloat16", bits.shape, bits.tobytes()),
+                                             "s": ("bfloat16", (), np.array(0x3FC0, "<u2").tobytes()),
+                                             "e": ("bfloat16", (0, 3), b"")})
+    assert {k: v["dtype"] for k, v in xs.read_header(path)[0].items() if k != "__metadata__"} == \
+        {"w": "BF16", "s": "BF16", "e": "BF16"}
+    got = xs.load_file(path)
+    assert got["w"].dtype == np.float32 and got["w"].shape == (5, 7)
+    np.testing.assert_array_equal(got["w"].view(np.uint32), want.view(np.uint32))  # bit for bit, NaN too
+    assert got["s"].dtype == np.float32 and got["s"].shape == () and got["s"] == 1.5
+    assert got["e"].dtype == np.float32 and got["e"].shape == (0, 3)
+
+    back = tmp_path / "f32.safetensors"
+    xs.save_file(got, back)
+    ref = st_numpy.load_file(str(back))
+    assert ref["w"].dtype == np.float32
+    np.testing.assert_array_equal(ref["w"].view(np.uint32), want.view(np.uint32))
+    assert ref["s"] == 1.5 and ref["e"].shape == (0, 3)
+
+
+def test_runtime_does_not_import_the_safetensors_package():
+    """safetensors (PyPI) is a test/ref extra, not a dependency: loading and saving a model never imports it."""
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys, tempfile, xlmr_np; "
+            "m = xlmr_np.XLMRobertaForMaskedLM.from_pretrained('models/xlmr-demo'); "
+            "m.save_pretrained(tempfile.mkdtemp()); "
+            "assert xlmr_np.__file__.startswith(sys.argv[1]), xlmr_np.__file__; "
+            "print(sorted(n for n in sys.modules if n == 'safetensors' or n.startswith('safetensors.')))")
+    done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, cwd=root,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def _reaches_mmap(arr):
@@ -129,7 +200,7 @@ def _write_raw(path, header, data=b"", pad_to=None):
     return path
 
 
-def test_unaligned_data_is_copied_not_refused(tmp_path):
+def test_unaligned_data_is_copied_not_refused(tmp_path, st_numpy):
     values = np.arange(6, dtype="<f4") * 1.25
     header = {"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [1, 25]},
               "b": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}
@@ -143,7 +214,7 @@ def test_unaligned_data_is_copied_not_refused(tmp_path):
     assert got["b"][0] == 7
 
 
-def test_writer_layout(tmp_path):
+def test_writer_layout(tmp_path, st_numpy):
     """Header padded to a multiple of 8, metadata defaults to format=pt (HF checks it), data is
     C-order little-endian even for big-endian or strided input, every tensor aligned."""
     big = np.arange(6, dtype=">f4").reshape(2, 3)

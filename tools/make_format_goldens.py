@@ -1,6 +1,6 @@
 """Write one small random XLM-RoBERTa checkpoint in every file format Hugging Face produces.
 
-The goldens for xlmr_np.weight_files: the same weights saved by HF transformers 4.57.6 itself as
+The goldens for xlmr_np.weights: the same weights saved by HF transformers 4.57.6 itself as
     safetensors/           model.safetensors                       (PreTrainedModel.save_pretrained)
     safetensors_sharded/   model-0000k-of-0000n.safetensors + model.safetensors.index.json
     pytorch/               pytorch_model.bin                       (safe_serialization=False)

@@ -138,8 +138,8 @@ def _patch_central_size(path, member, new_size):
 def make_corpus(out):
     """Write every case under `out`; return [(name, path, reader, message regex)].
 
-    reader: 'torch' (torch_pickle.load_torch_file), 'safetensors' (safetensors.load_file),
-    'dir' (weight_files.read_state_dict), 'convert' (convert.convert to a fresh dir),
+    reader: 'torch' (torch_pickle.load_torch_file), 'safetensors' (safetensors_file.load_file),
+    'dir' (files.read_state_dict), 'convert' (convert.convert to a fresh dir), all in xlmr_np.weights;
     'config' (xlmr_np.config.XLMRobertaConfig.from_pretrained).
     """
     out = Path(out)

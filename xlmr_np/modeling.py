@@ -17,7 +17,7 @@ from . import inputs as inputs_module
 from .backend import array_module, to_device
 from .core import heads, model
 from .runtime import kernel_set
-from .checkpoint import load_params, save_params
+from .weights import load_params, resolve_model_dir, save_params
 from .config import XLMRobertaConfig
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions, MaskedLMOutput,
                       MultipleChoiceModelOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput,
@@ -35,7 +35,7 @@ def _compute_dtype(dtype):
 
 
 class XLMRobertaPreTrainedModel:
-    head: str | None = None  # key into checkpoint.HEADS
+    head: str | None = None  # key into weights.keys.HEADS
     with_pooler = False  # add_pooling_layer as HF sets it per class
 
     def __init__(self, config: XLMRobertaConfig, params: dict, kernels=None):
@@ -51,8 +51,6 @@ class XLMRobertaPreTrainedModel:
         kernels: "fast" (default, or $XLMR_NP_KERNELS) or "reference" (the core code alone), see xlmr_np.runtime.
         """
         kernels = kernel_set(kernels)  # an unknown name fails before anything is read
-        from .weight_files import resolve_model_dir
-
         directory = resolve_model_dir(path)
         config = XLMRobertaConfig.from_pretrained(directory)
         params, dropped = load_params(directory, config, cls.head, cls.with_pooler, _compute_dtype(dtype))

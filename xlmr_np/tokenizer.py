@@ -240,7 +240,8 @@ class XLMRobertaTokenizer:
         if os.path.isfile(directory) and directory.endswith(".model"):
             return cls(directory, **kwargs)
         if not os.path.isdir(directory):
-            from .weight_files import CheckpointError, resolve_model_dir
+            from .errors import CheckpointError
+            from .weights import resolve_model_dir
 
             try:  # a hub id such as "FacebookAI/xlm-roberta-base" found in the local Hugging Face cache
                 directory = os.fspath(resolve_model_dir(directory))

@@ -1,12 +1,12 @@
 """The file commands: `convert SRC DST`, any checkpoint xlmr_np reads -> config.json + model.safetensors.
 
-Reference behaviour: HF's `save_pretrained(safe_serialization=True)` (see xlmr_np/convert.py, which does the
+Reference behaviour: HF's `save_pretrained(safe_serialization=True)` (see xlmr_np/weights/convert.py, which does the
 work). This module parses the options and prints the paths written, one per line. Exit status 0, or 2 with
 one "error: ..." line when the source cannot be read or DST already holds weights (without --overwrite).
 """
 from __future__ import annotations
 
-from ..convert import DEFAULT_MAX_SHARD_SIZE, convert
+from ..weights.convert import DEFAULT_MAX_SHARD_SIZE, convert
 
 
 def register(subparsers):

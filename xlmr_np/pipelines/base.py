@@ -19,11 +19,11 @@ import numpy as np
 
 from .. import inputs as inputs_module
 from ..backend import array_module, to_device, to_numpy
-from ..checkpoint import WeightsError, load_params
 from ..config import XLMRobertaConfig
 from ..core import model as model_module
-from ..errors import PipelineError
+from ..errors import PipelineError, WeightsError
 from ..runtime import kernel_set
+from ..weights import load_params, resolve_model_dir
 
 DTYPES = ("float32", "float64")
 
@@ -39,17 +39,8 @@ HEAD_WEIGHTS = {
 
 
 def resolve_directory(model):
-    """A local model directory: a path, or a hub id found through xlmr_np.weight_files.resolve_model_dir."""
-    try:
-        from ..weight_files import resolve_model_dir
-    except ImportError:  # pragma: no cover - only while weight_files is missing
-        resolve_model_dir = None
-    if resolve_model_dir is not None:
-        return Path(resolve_model_dir(model))
-    path = Path(os.fspath(model)).expanduser()
-    if not path.is_dir():
-        raise PipelineError(f"{model!r} is not a model directory (config.json + weights)")
-    return path
+    """A local model directory: a path, or a hub id found through xlmr_np.weights.resolve_model_dir."""
+    return Path(resolve_model_dir(model))
 
 
 def load_tokenizer(directory, tokenizer=None):
@@ -70,7 +61,7 @@ def load_tokenizer(directory, tokenizer=None):
 class Pipeline:
     """Base class: holds config, parameters and tokenizer, and runs the encoder on padded batches.
 
-    Subclasses set `task`, `head` (a key of checkpoint.HEADS, or None for the bare encoder) and implement
+    Subclasses set `task`, `head` (a key of weights.keys.HEADS, or None for the bare encoder) and implement
     `__call__`. Keyword arguments given to the constructor become defaults for every call.
     """
 

@@ -1,6 +1,6 @@
 """Read PyTorch `pytorch_model.bin` files (torch >= 1.6 zip format) without torch and without running code.
 
-Reference behaviour: torch 2.x `torch/serialization.py` (`_load`), which writes
+Reference behaviour: torch 2.x `torch/serialization.py` (`_save` writes, `_load` reads) whose zip holds
     <prefix>/data.pkl        a protocol-2 pickle of the state dict (an OrderedDict of tensors)
     <prefix>/data/<key>      the raw little-endian bytes of each storage, stored uncompressed
     <prefix>/byteorder       "little" (newer torch), <prefix>/version, ...
@@ -17,7 +17,7 @@ else in the file is refused with a `CheckpointError` naming the global; nothing 
 
 Storages are zero-copy read-only views of one `np.memmap` of the file when the zip entry is stored
 uncompressed and aligned for its dtype (torch aligns entries to 64 bytes); otherwise a copy.
-BF16 storages are widened to float32 (a copy), as the numerics policy asks. Every tensor's
+BF16 storages are widened to float32 (a copy, `dtypes.widen_bf16`). Every tensor's
 offset, sizes and strides are checked to stay inside its storage, so nothing reads past the data,
 and no tensor has more elements than its storage, so memory is bounded by the file size.
 """
@@ -32,7 +32,8 @@ import zipfile
 
 import numpy as np
 
-from .weight_files import CheckpointError
+from ..errors import CheckpointError
+from .dtypes import BF16_BITS, widen_bf16
 
 __all__ = ["load_torch_file", "STORAGE_DTYPES"]
 
@@ -42,7 +43,7 @@ STORAGE_DTYPES = {
     "DoubleStorage": np.dtype("<f8"),
     "FloatStorage": np.dtype("<f4"),
     "HalfStorage": np.dtype("<f2"),
-    "BFloat16Storage": np.dtype("<u2"),
+    "BFloat16Storage": BF16_BITS,
     "LongStorage": np.dtype("<i8"),
     "IntStorage": np.dtype("<i4"),
     "ShortStorage": np.dtype("<i2"),
@@ -109,7 +110,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
                 base[storage_offset:], shape=size, strides=[s * itemsize for s in stride],
                 writeable=False)
     if storage.type.name == "BFloat16Storage":
-        view = (view.astype("<u4") << 16).view("<f4")  # bf16 bits are the high half of an f32
+        view = widen_bf16(view)
     return view
 
 

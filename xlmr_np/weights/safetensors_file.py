@@ -10,7 +10,7 @@ HF writes ``{"format": "pt"}``). Data is little-endian, C order, no strides.
 
 Reading follows ``safetensors.numpy.load_file(..., backend="mmap")``: one read-only ``np.memmap``
 per file and zero-copy views into it. NumPy has no bfloat16, so BF16 is widened to float32 by
-shifting the 16 bits into the high half of a 32-bit word (a copy), as the numerics policy asks.
+shifting the 16 bits into the high half of a 32-bit word (a copy, `dtypes.widen_bf16`).
 A file is data from a stranger: the whole header is checked against the file size before any
 tensor is touched or any array allocated, and every problem raises `SafetensorsError` naming the
 file, the tensor and what is wrong.
@@ -27,20 +27,22 @@ import os
 import secrets
 
 import numpy as np
-from .errors import SafetensorsError
 
-__all__ = ["SafetensorsError", "read_header", "load_file", "load_metadata", "save_file", "DTYPES"]
+from ..errors import SafetensorsError
+from .dtypes import BF16_BITS, widen_bf16
+
+__all__ = ["read_header", "load_file", "load_metadata", "save_file", "DTYPES"]
 
 # Largest header accepted; the Rust reader's limit (N_MAX_HEADER = 100 MB).
 MAX_HEADER_BYTES = 100_000_000
 
 # safetensors dtype string -> little-endian NumPy dtype. BF16 has no NumPy dtype: it is read as
-# '<u2' and widened (see _widen_bf16).
+# its 16-bit patterns and widened (dtypes.widen_bf16).
 DTYPES = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
-    "BF16": np.dtype("<u2"),
+    "BF16": BF16_BITS,
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
     "I16": np.dtype("<i2"),
@@ -194,11 +196,6 @@ def _validate_header(name, header, data_size):
         prev_end, prev_key = end, key
 
 
-def _widen_bf16(bits):
-    """bfloat16 bit patterns (uint16) -> float32: the bf16 bits are the high half of the f32."""
-    return (bits.astype("<u4") << 16).view("<f4")  # same shape, a new float32 array
-
-
 def load_file(path):
     """Load every tensor of a .safetensors file as NumPy arrays, in header order.
 
@@ -220,7 +217,7 @@ def load_file(path):
             raw = raw.copy()  # an unaligned view would work but be slow; an aligned copy is safer
         arr = raw.view(dtype).reshape(info["shape"])  # [nbytes] -> shape
         if info["dtype"] == "BF16":
-            arr = _widen_bf16(arr)
+            arr = widen_bf16(arr)
         out[key] = arr
     return out
 

@@ -1,15 +1,17 @@
 """`python -m xlmr_np convert SRC DST`: any supported checkpoint -> config.json + model.safetensors.
 
-Reads SRC with xlmr_np.weight_files (safetensors, sharded safetensors, pytorch_model.bin and its
-shards, tf_model.h5, flax_model.msgpack; a local directory or a hub id in the local cache) and
-writes, in DST, what HF's `save_pretrained(safe_serialization=True)` would write:
+Reads SRC with files.read_state_dict (safetensors, sharded safetensors, pytorch_model.bin and its
+shards, tf_model.h5, flax_model.msgpack; a local directory or a hub id, hub.resolve_model_dir) and
+writes, in DST, what transformers 4.57.6 `modeling_utils.py` `PreTrainedModel.save_pretrained`
+(safe_serialization=True) would write:
     config.json (copied byte for byte), model.safetensors with metadata {"format": "pt"};
     above --max-shard-size: model-0000k-of-0000n.safetensors + model.safetensors.index.json
     ({"metadata": {"total_size": bytes}, "weight_map": {name: shard}}), split the way
-    huggingface_hub's split_state_dict_into_shards does (tensors in order, a new shard when the
+    huggingface_hub's `split_state_dict_into_shards_factory` does (tensors in order, a new shard when the
     next one would overflow, an oversized tensor alone);
 and copies the tokenizer files beside it. Tensor names are kept as read (HF PyTorch names), so
 HF transformers loads the result. BF16 weights become F32 (NumPy has no bfloat16).
+See docs/checkpoint_formats.md ("Converting"). The command line is xlmr_np/cli/files.py.
 """
 
 import json
@@ -18,10 +20,12 @@ import re
 import shutil
 from pathlib import Path
 
-from .safetensors import save_file
-from .weight_files import CheckpointError, read_state_dict, resolve_model_dir
+from ..errors import CheckpointError
+from .files import read_state_dict
+from .hub import resolve_model_dir
+from .safetensors_file import save_file
 
-__all__ = ["convert", "parse_size", "add_subparser", "run"]
+__all__ = ["convert", "parse_size"]
 
 DEFAULT_MAX_SHARD_SIZE = "5GB"
 TOKENIZER_FILES = ("sentencepiece.bpe.model", "tokenizer.json", "tokenizer_config.json",
@@ -113,27 +117,3 @@ def convert(src, dst, max_shard_size=DEFAULT_MAX_SHARD_SIZE, overwrite=False):
             shutil.copyfile(src / name, dst / name)
             written.append(dst / name)
     return written
-
-
-def add_subparser(subparsers):
-    """Register `convert SRC DST [--max-shard-size 5GB] [--overwrite]`."""
-    p = subparsers.add_parser(
-        "convert", help="convert any checkpoint (.bin, shards, .h5, .msgpack) to model.safetensors",
-        description="Write config.json + model.safetensors (sharded above --max-shard-size) from "
-                    "any checkpoint xlmr_np reads; HF transformers loads the result.")
-    p.add_argument("src", help="model directory or hub id in the local Hugging Face cache")
-    p.add_argument("dst", help="output directory (created if missing)")
-    p.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,
-                   help="largest shard, e.g. 5GB, 500MB, 2GiB (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace model.safetensors / shards already in DST")
-    p.set_defaults(run=run)
-    return p
-
-
-def run(args):
-    written = convert(args.src, args.dst, max_shard_size=args.max_shard_size,
-                      overwrite=args.overwrite)
-    for path in written:
-        print(path)
-    return 0

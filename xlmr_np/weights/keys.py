@@ -1,7 +1,9 @@
 """From a checkpoint's Hugging Face state dict to this project's parameter dict, and back.
 
 ONE table (`BODY`, `HEADS`) maps Hugging Face keys to our short names. Around it, the loading rules of
-transformers 4.57.6 (hf_xlmr_spec.md §7):
+transformers 4.57.6: `modeling_utils.py` (`PreTrainedModel._load_pretrained_model`,
+`_fix_state_dict_key_on_load`, `tie_weights`) and `modeling_xlm_roberta.py` (`base_model_prefix = "roberta"`,
+`_tied_weights_keys`, the embeddings' non-persistent buffers); see docs/checkpoint_formats.md ("Key names"):
 - the backbone may carry the "roberta." prefix or not: a head class loads a bare base checkpoint and the
   base class loads a head checkpoint's backbone;
 - legacy `LayerNorm.gamma` / `.beta` are `weight` / `bias`;
@@ -11,6 +13,7 @@ transformers 4.57.6 (hf_xlmr_spec.md §7):
 - every shape is checked against the config; missing weights are an error (HF would fill them with random
   numbers), unexpected ones a warning, as in HF.
 Arrays stay memory-mapped where the stored dtype is the compute dtype (zero-copy); F16/BF16 are upcast.
+The config is duck-typed: anything with XLMRobertaConfig's size fields (hidden_size, num_hidden_layers, ...).
 """
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ import os
 import warnings
 
 import numpy as np
-from .errors import WeightsError
+
+from ..errors import WeightsError
+from .files import read_state_dict
+from .safetensors_file import save_file
 
 PREFIX = "roberta."
 
@@ -169,15 +175,12 @@ def to_state_dict(params: dict, cfg, head: str | None) -> dict:
 
 
 def load_params(directory, cfg, head: str | None, pooler: bool, dtype):
-    """Read the weights in `directory` (any format weight_files knows) and map them."""
-    from .weight_files import read_state_dict
-
+    """Read the weights in `directory` (any format files.read_state_dict knows) and map them."""
     return to_params(read_state_dict(directory), cfg, head, pooler, dtype, source=os.fspath(directory))
 
 
 def save_params(directory, params, cfg, head: str | None, metadata=None):
-    from .safetensors import save_file
-
+    """Write `params` to `directory`/model.safetensors under the keys HF's save_pretrained uses."""
     os.makedirs(directory, exist_ok=True)
     save_file(to_state_dict(params, cfg, head), os.path.join(directory, "model.safetensors"),
               metadata={"format": "pt", **(metadata or {})})
