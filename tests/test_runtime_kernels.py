@@ -204,18 +204,41 @@ def test_linear_from_file_equals_linear(tmp_path, monkeypatch, dtype):
     assert windows == []
 
 
-def test_linear_from_file_reports_a_file_changed_under_it(tmp_path, monkeypatch):
+def test_linear_from_file_reports_a_file_truncated_under_it(tmp_path, monkeypatch):
     from xlmr_np.weights import load_file, save_file
 
     save_file({"decoder": np.ones((64, 8), np.float32)}, tmp_path / "m.safetensors")
     decoder = load_file(tmp_path / "m.safetensors")["decoder"]
-    filename, start = mapped_weights._file_region(decoder)
-    with open(filename, "r+b") as f:
-        f.truncate(start + 10 * 8 * 4)  # the rows past 10 are gone
+    source, start = mapped_weights._file_region(decoder)
+    with open(source.name, "r+b") as f:
+        f.truncate(start + 10 * 8 * 4)  # the rows past 10 are gone (the same file, cut in place)
     monkeypatch.setattr(mapped_weights, "WINDOW_MIN_ROWS", 1)
     monkeypatch.setattr(mapped_weights, "WINDOW_BYTES", 20 * 8 * 4)
-    with pytest.raises(OSError, match="changed while in use"):
+    with pytest.raises(OSError, match="truncated while in use"):
         FAST.lm_decoder(np.ones((1, 8), np.float32), decoder)
+
+
+@pytest.mark.parametrize("change", ["rewritten", "deleted"])
+def test_a_loaded_model_keeps_serving_the_weights_it_loaded(tmp_path, monkeypatch, change):
+    """The stand-ins used to reopen the checkpoint by name on every call: a checkpoint saved again into the
+    same folder (save_pretrained writes a new file and renames it into place) changed a running model's
+    logits, and a deleted one made every forward fail. Now they read through the file that was mapped."""
+    import shutil
+
+    monkeypatch.setattr(mapped_weights, "WINDOW_MIN_ROWS", 1)  # the windowed decoder serves these few rows
+    folder = tmp_path / "model"
+    shutil.copytree(case_dir("masked_lm"), folder)
+    model_ = XLMRobertaForMaskedLM.from_pretrained(folder)
+    ids = np.array([[0, 5, 17, 30, 2], [0, 8, 9, 2, 1]])
+    before = model_(input_ids=ids).logits
+    assert mapped_weights.rows_in_file(model_.params["embeddings.word"], ids)  # the file-reading paths run
+    if change == "rewritten":
+        other = XLMRobertaForMaskedLM(model_.config, {k: np.asarray(v) * 0.5 for k, v in model_.params.items()})
+        other.save_pretrained(folder)  # another model under the same name
+        assert not np.allclose(XLMRobertaForMaskedLM.from_pretrained(folder)(input_ids=ids).logits, before)
+    else:
+        (folder / "model.safetensors").unlink()
+    np.testing.assert_array_equal(model_(input_ids=ids).logits, before)
 
 
 # --- the registry of kernel sets ----------------------------------------------------------------------------

@@ -15,6 +15,9 @@ import numpy as np
 from ..backend import array_module
 from ..core.ops import linear
 
+# The attribute of a np.memmap that holds the open file it was mapped from (xlmr_np.weights sets it).
+SOURCE_FILE = "source_file"
+
 
 def rows_in_file(matrix, ids) -> bool:
     """take_rows' capability check: the table is a view into a memory-mapped file."""
@@ -35,13 +38,9 @@ def take_rows(matrix, ids):
         return matrix[ids]  # raises NumPy's IndexError for the out-of-range id
     unique, inverse = np.unique(ids % matrix.shape[0], return_inverse=True)  # each distinct row read once
     rows = np.empty((unique.size, matrix.shape[1]), dtype=matrix.dtype)  # [U, D]
-    filename, start = _file_region(matrix)
-    fd = os.open(filename, os.O_RDONLY)
-    try:
-        for i, row in enumerate(unique.tolist()):
-            _read_exactly(fd, rows[i], start + row * matrix.strides[0], filename)
-    finally:
-        os.close(fd)
+    source, start = _file_region(matrix)
+    for i, row in enumerate(unique.tolist()):
+        _read_exactly(source, rows[i], start + row * matrix.strides[0])
     return rows[inverse.reshape(ids.shape)]  # [U, D] -> [..., D]
 
 
@@ -70,50 +69,53 @@ def linear_from_file(x, weight, bias=None):
     gives its own columns of the result with the same dot products as one big GEMM.
     """
     rows = x.reshape(-1, x.shape[-1])  # [..., D] -> [N, D]
-    filename, start = _file_region(weight)
+    source, start = _file_region(weight)
     vocab, hidden = weight.shape
     out = np.empty((rows.shape[0], vocab), dtype=x.dtype)  # [N, V]
     block = max(1, WINDOW_BYTES // weight.strides[0])
-    with open(filename, "rb") as file:
-        for first in range(0, vocab, block):
-            count = min(block, vocab - first)
-            offset = start + first * weight.strides[0]
-            aligned = offset - offset % mmap.ALLOCATIONGRANULARITY  # mappings start on a page boundary
-            length = offset - aligned + count * weight.strides[0]
-            try:
-                window = mmap.mmap(file.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
-            except ValueError as error:  # the file is shorter than when it was loaded
-                raise OSError(f"{filename}: cannot map rows {first}-{first + count} ({error}); "
-                              "was the file changed while in use?") from None
-            try:
-                part = np.frombuffer(window, dtype=weight.dtype, count=count * hidden, offset=offset - aligned)
-                np.matmul(rows, part.reshape(count, hidden).T, out=out[:, first:first + count])  # -> [N, count]
-                del part  # no view may outlive the mapping
-            finally:
-                window.close()
+    for first in range(0, vocab, block):
+        count = min(block, vocab - first)
+        offset = start + first * weight.strides[0]
+        aligned = offset - offset % mmap.ALLOCATIONGRANULARITY  # mappings start on a page boundary
+        length = offset - aligned + count * weight.strides[0]
+        try:
+            window = mmap.mmap(source.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
+        except ValueError as error:  # the file is shorter than when it was loaded
+            raise OSError(f"{source.name}: cannot map rows {first}-{first + count} ({error}); "
+                          "was the file truncated while in use?") from None
+        try:
+            part = np.frombuffer(window, dtype=weight.dtype, count=count * hidden, offset=offset - aligned)
+            np.matmul(rows, part.reshape(count, hidden).T, out=out[:, first:first + count])  # -> [N, count]
+            del part  # no view may outlive the mapping
+        finally:
+            window.close()
     if bias is not None:
         out += bias
     return out.reshape(x.shape[:-1] + (vocab,))  # [N, V] -> [..., V]
 
 
 def _file_region(matrix):
-    """(file name, byte offset of row 0) when `matrix` is a C-contiguous 2-D view into a NumPy memory map of a
-    file (a safetensors tensor), else None."""
+    """(the open file, byte offset of row 0) when `matrix` is a C-contiguous 2-D view into a NumPy memory map
+    that carries the file it was mapped from (SOURCE_FILE, set by the safetensors reader), else None.
+
+    Reading through that open file, never by its name, keeps a loaded model on the bytes it loaded: a
+    checkpoint rewritten (a new file under the same name) or deleted meanwhile changes nothing.
+    """
     mapped, base = None, matrix
     while isinstance(base, np.ndarray):  # the root memmap: the one whose .offset is where its data starts
         mapped = base if isinstance(base, np.memmap) else mapped
         base = base.base
     if (mapped is None or not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or not matrix.flags.c_contiguous
-            or not matrix.dtype.isnative or getattr(mapped, "filename", None) is None):
+            or not matrix.dtype.isnative or getattr(mapped, SOURCE_FILE, None) is None):
         return None
-    return mapped.filename, mapped.offset + (matrix.ctypes.data - mapped.ctypes.data)
+    return getattr(mapped, SOURCE_FILE), mapped.offset + (matrix.ctypes.data - mapped.ctypes.data)
 
 
-def _read_exactly(fd, destination, offset, filename):
+def _read_exactly(source, destination, offset):
     """Fill the C-contiguous array `destination` with the file's bytes at `offset` (pread, no mapping)."""
     view, done = memoryview(destination).cast("B"), 0
     while done < len(view):
-        count = os.preadv(fd, [view[done:]], offset + done)
+        count = os.preadv(source.fileno(), [view[done:]], offset + done)
         if count <= 0:
-            raise OSError(f"{filename}: short read; was the file changed while in use?")
+            raise OSError(f"{source.name}: short read; was the file truncated while in use?")
         done += count

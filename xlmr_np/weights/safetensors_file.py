@@ -29,6 +29,7 @@ import secrets
 import numpy as np
 
 from ..errors import SafetensorsError
+from .mapping import map_file
 from .dtypes import BF16_BITS, widen_bf16
 
 __all__ = ["read_header", "load_file", "load_metadata", "save_file", "DTYPES"]
@@ -204,7 +205,7 @@ def load_file(path):
     aligned for its dtype is copied into an aligned array rather than returned as an unaligned view.
     """
     header, data_start = read_header(path)
-    mm = np.memmap(os.fspath(path), dtype=np.uint8, mode="r")
+    mm = map_file(path)
     out = {}
     for key, info in header.items():
         if key == "__metadata__":

@@ -33,6 +33,7 @@ import zipfile
 import numpy as np
 
 from ..errors import CheckpointError
+from .mapping import map_file
 from .dtypes import BF16_BITS, widen_bf16
 
 __all__ = ["load_torch_file", "STORAGE_DTYPES"]
@@ -216,7 +217,7 @@ class _TorchZip:
             raise CheckpointError(f"{path}: the zip archive has the entry {dup!r} twice")
         self.infos = dict(zip(names, infos))
         self.prefix = names[0].split("/")[0]  # torch names the folder after the file stem
-        self.mm = np.memmap(path, dtype=np.uint8, mode="r")
+        self.mm = map_file(path)
 
     def entry(self, name, what):
         """The bytes of entry `prefix/name` as a read-only uint8 view of the file."""
