@@ -1,4 +1,4 @@
-"""xlmr_np.tokenizer against Hugging Face goldens (reference_outputs/tokenizer/goldens.json).
+"""xlmr_np.text (the tokenizer) against Hugging Face goldens (reference_outputs/tokenizer/goldens.json).
 
 The goldens were written by tools/make_tokenizer_goldens.py with transformers 4.57.6's slow
 XLMRobertaTokenizer (ids, tokens, masks, truncation, padding, overflow, decode, warnings) and its fast
@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from xlmr_np.tokenizer import BatchEncoding, XLMRobertaTokenizer
+from xlmr_np.text import BatchEncoding, XLMRobertaTokenizer
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference_outputs", "tokenizer")
 MODEL = os.path.join(GOLDEN_DIR, "sentencepiece.bpe.model")

@@ -15,7 +15,7 @@ from .modeling import (XLMRobertaForCausalLM, XLMRobertaForMaskedLM, XLMRobertaF
 
 from .pipelines import pipeline
 
-from .tokenizer import XLMRobertaTokenizer
+from .text import XLMRobertaTokenizer
 
 __all__ = [
     "XLMRobertaConfig", "XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForCausalLM",

@@ -1,4 +1,4 @@
-"""Truncation, special-token layout, padding and tensor conversion for xlmr_np.tokenizer.
+"""Truncation, special-token layout, padding and tensor conversion for xlmr_np.text.tokenizer.
 
 Pure functions on lists of ids (and, alongside, character offsets).  They follow Hugging Face transformers
 4.57.6, `tokenization_utils_base.py`:

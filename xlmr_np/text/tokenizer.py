@@ -14,7 +14,7 @@ How text becomes ids
 3. Fairseq id mapping: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, spm piece k>=3 -> k+1, spm's unknown
    (id 0) -> 3, `<mask>` = len(spm)+1.  So `len(tok)` = spm size + 2.
 4. Special-token layout `<s> A </s>` / `<s> A </s></s> B </s>`, then truncation and padding
-   (xlmr_np/tokenizer_batching.py).
+   (xlmr_np/text/batching.py).
 
 Offsets (`return_offsets_mapping=True`; the slow HF tokenizer cannot return them) are character spans into
 the original text taken from sentencepiece's own piece spans ("surface" offsets), shifted by the position of
@@ -44,7 +44,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import sentencepiece as spm
 
-from .tokenizer_batching import (
+from ..errors import CheckpointError
+from .batching import (
     VERY_LARGE_INTEGER,
     layout_with_specials,
     overflow_windows,
@@ -240,7 +241,7 @@ class XLMRobertaTokenizer:
         if os.path.isfile(directory) and directory.endswith(".model"):
             return cls(directory, **kwargs)
         if not os.path.isdir(directory):
-            from .weight_files import CheckpointError, resolve_model_dir
+            from ..weight_files import resolve_model_dir
 
             try:  # a hub id such as "FacebookAI/xlm-roberta-base" found in the local Hugging Face cache
                 directory = os.fspath(resolve_model_dir(directory))
