@@ -111,6 +111,20 @@ def test_fairseq_mapping_against_sentencepiece(tok):
     assert tok.mask_token_id == sp.get_piece_size() + 1
 
 
+def test_fairseq_ids_worked_examples(tok):
+    # the examples in xlmr_np.text.fairseq_ids' docstrings hold, on the shipped 8,000-piece model too
+    import doctest
+
+    from xlmr_np.text import fairseq_ids
+
+    result = doctest.testmod(fairseq_ids)
+    assert result.attempted >= 6 and result.failed == 0
+    sp = tok.sp_model
+    assert [fairseq_ids.base_token_to_id(sp, t) for t in ("<pad>", "\u2581", "<mask>", "qqqqzzz")] == [1, 4, 8001, None]
+    assert [fairseq_ids.base_id_to_token(sp, i) for i in (0, 3, 4, 8001, 8002)] == ["<s>", "<unk>", "\u2581",
+                                                                                 "<mask>", None]
+
+
 # ---------------------------------------------------------------- strings
 
 

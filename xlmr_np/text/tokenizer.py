@@ -45,6 +45,7 @@ import numpy as np
 import sentencepiece as spm
 
 from ..errors import CheckpointError
+from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
 from .batching import (
     VERY_LARGE_INTEGER,
     layout_with_specials,
@@ -64,8 +65,6 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
 SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-FAIRSEQ_SPECIALS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}  # fairseq's dictionary puts these first
-FAIRSEQ_OFFSET = 1  # spm id k (k >= 3) is fairseq id k + 1
 
 # tokenizer_config.json keys that become constructor arguments; the rest (tokenizer_class, ...) is ignored
 _CONFIG_INIT_KEYS = set(SPECIAL_TOKEN_ATTRIBUTES) | {
@@ -208,10 +207,6 @@ class XLMRobertaTokenizer:
         if model_input_names is not None:
             self.model_input_names = list(model_input_names)
         self._warned = set()  # one-time warnings already given (HF's deprecation_warnings)
-
-        n = self.sp_model.get_piece_size()
-        self._fairseq_ids = dict(FAIRSEQ_SPECIALS, **{"<mask>": n + FAIRSEQ_OFFSET})
-        self._fairseq_tokens = {i: t for t, i in self._fairseq_ids.items()}
 
         # Special tokens as given (str or AddedToken), in HF's attribute order
         self._special = {}
@@ -376,7 +371,7 @@ class XLMRobertaTokenizer:
     @property
     def vocab_size(self) -> int:
         """Size of the base vocabulary: spm pieces + `<pad>` + `<mask>` (HF's `vocab_size`)."""
-        return self.sp_model.get_piece_size() + FAIRSEQ_OFFSET + 1
+        return base_vocab_size(self.sp_model.get_piece_size())
 
     def __len__(self) -> int:
         return self._total_vocab_size
@@ -395,20 +390,13 @@ class XLMRobertaTokenizer:
         return {t.content: i for i, t in sorted(self._added_decoder.items())}
 
     def _base_token_to_id(self, token: str) -> Optional[int]:
-        """Id of `token` in the base vocabulary, None if absent (HF `_convert_token_to_id` without the unk fallback)."""
-        if token in self._fairseq_ids:
-            return self._fairseq_ids[token]
-        spm_id = self.sp_model.piece_to_id(token)
-        if spm_id == 0 or self.sp_model.is_control(spm_id) or self.sp_model.is_unknown(spm_id):
-            return None  # spm's own <unk>, <s>, </s> are shadowed by the fairseq ids
-        return spm_id + FAIRSEQ_OFFSET
+        return base_token_to_id(self.sp_model, token)
 
     def _base_id_to_token(self, index: int) -> str:
-        if index in self._fairseq_tokens:
-            return self._fairseq_tokens[index]
-        if not 0 <= index - FAIRSEQ_OFFSET < self.sp_model.get_piece_size():
+        token = base_id_to_token(self.sp_model, index)
+        if token is None:
             raise IndexError(f"token id {index} is out of range: this vocabulary has ids 0..{len(self) - 1}")
-        return self.sp_model.id_to_piece(index - FAIRSEQ_OFFSET)
+        return token
 
     def _all_special_tokens_extended(self) -> list:
         tokens, seen = [], set()
@@ -438,19 +426,11 @@ class XLMRobertaTokenizer:
         self._added_encoder = {t.content: i for i, t in self._added_decoder.items()}
         contents = sorted((c for c in self._added_encoder if c), key=len, reverse=True)  # longest match first
         self._added_pattern = re.compile("|".join(map(re.escape, contents))) if contents else None
-        n = self.sp_model.get_piece_size()
-        vocab_keys = n + FAIRSEQ_OFFSET + 1  # distinct base tokens: the fairseq 4 + spm pieces 3.. + <mask>
-        self._total_vocab_size = vocab_keys + sum(1 for c in self._added_encoder if self._base_token_to_id(c) is None)
-        # spm id -> model id, vectorised once: 0 (spm's unknown) -> unk id; pieces equal to an added token's
-        # text map to that token, as HF looks pieces up in the added-token table first
+        # distinct tokens: the base vocabulary (fairseq 4 + spm pieces 3.. + <mask>) + added tokens outside it
+        self._total_vocab_size = base_vocab_size(self.sp_model.get_piece_size()) + sum(
+            1 for c in self._added_encoder if self._base_token_to_id(c) is None)
         unk_id = self._token_to_id(str(self._special["unk_token"])) if self._special.get("unk_token") else None
-        table = np.arange(FAIRSEQ_OFFSET, n + FAIRSEQ_OFFSET, dtype=np.int64)  # [n]
-        table[0] = unk_id if unk_id is not None else 0
-        for content, index in self._added_encoder.items():
-            spm_id = self.sp_model.piece_to_id(content)
-            if spm_id != 0 and not self.sp_model.is_control(spm_id) and content not in self._fairseq_ids:
-                table[spm_id] = index
-        self._spm_to_id = table.tolist()
+        self._spm_to_id = spm_to_model_table(self.sp_model, unk_id, self._added_encoder)
         self._special_ids = {attr: None if value is None else self._token_to_id(str(value))
                              for attr, value in self._special.items()}
 
