@@ -37,7 +37,6 @@ import copy
 import json
 import logging
 import os
-import re
 import shutil
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -45,6 +44,8 @@ import numpy as np
 import sentencepiece as spm
 
 from ..errors import CheckpointError
+from .added_tokens import (SPECIAL_TOKEN_ATTRIBUTES, AddedToken, SpecialTokensMixin, added_token_pattern,
+                           split_on_added_tokens)
 from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
 from .batching import (
     VERY_LARGE_INTEGER,
@@ -64,51 +65,12 @@ VOCAB_FILE = "sentencepiece.bpe.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
-SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 # tokenizer_config.json keys that become constructor arguments; the rest (tokenizer_class, ...) is ignored
 _CONFIG_INIT_KEYS = set(SPECIAL_TOKEN_ATTRIBUTES) | {
     "additional_special_tokens", "sp_model_kwargs", "model_max_length", "padding_side", "truncation_side",
     "clean_up_tokenization_spaces", "split_special_tokens", "model_input_names",
 }
-
-
-class AddedToken:
-    """A token matched in the raw text before SentencePiece runs (HF/tokenizers `AddedToken`).
-
-    lstrip/rstrip: swallow the whitespace on that side; single_word: only match as a whole word;
-    special: skipped by `decode(skip_special_tokens=True)`; normalized: kept for saving only.
-    """
-
-    __slots__ = ("content", "single_word", "lstrip", "rstrip", "normalized", "special")
-
-    def __init__(self, content: str, single_word=False, lstrip=False, rstrip=False, normalized=None, special=False):
-        if not isinstance(content, str):
-            raise TypeError(f"AddedToken content must be a str, got {type(content).__name__}")
-        self.content, self.single_word, self.lstrip, self.rstrip = content, single_word, lstrip, rstrip
-        self.special = special
-        self.normalized = (not special) if normalized is None else normalized
-
-    def __str__(self):
-        return self.content
-
-    def __repr__(self):
-        return (f"AddedToken({self.content!r}, rstrip={self.rstrip}, lstrip={self.lstrip}, "
-                f"single_word={self.single_word}, normalized={self.normalized}, special={self.special})")
-
-    def to_dict(self, with_special=True) -> dict:
-        d = {"content": self.content, "lstrip": self.lstrip, "normalized": self.normalized, "rstrip": self.rstrip,
-             "single_word": self.single_word}
-        if with_special:
-            d["special"] = self.special
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, special=None) -> "AddedToken":
-        d = {k: v for k, v in d.items() if k != "__type"}
-        if special is not None:
-            d["special"] = special
-        return cls(**d)
 
 
 class BatchEncoding(dict):
@@ -160,7 +122,7 @@ def _to_python(ids):
     return ids
 
 
-class XLMRobertaTokenizer:
+class XLMRobertaTokenizer(SpecialTokensMixin):
     """XLM-RoBERTa's SentencePiece tokenizer with HF's API (see the module docstring)."""
 
     vocab_files_names = {"vocab_file": VOCAB_FILE}
@@ -398,14 +360,6 @@ class XLMRobertaTokenizer:
             raise IndexError(f"token id {index} is out of range: this vocabulary has ids 0..{len(self) - 1}")
         return token
 
-    def _all_special_tokens_extended(self) -> list:
-        tokens, seen = [], set()
-        for value in list(self._special.values()) + self._additional_special:
-            if value is not None and str(value) not in seen:
-                seen.add(str(value))
-                tokens.append(value)
-        return tokens
-
     def _add_special_token(self, token) -> None:
         """Register a special token as an added token at its vocabulary id, or at a new id (HF `_add_tokens`)."""
         if str(token) == "" or str(token) in self._added_encoder:
@@ -424,8 +378,7 @@ class XLMRobertaTokenizer:
     def _refresh_added_tokens(self) -> None:
         """Rebuild the lookups that depend on the added tokens: encoder, split pattern, spm id table, length."""
         self._added_encoder = {t.content: i for i, t in self._added_decoder.items()}
-        contents = sorted((c for c in self._added_encoder if c), key=len, reverse=True)  # longest match first
-        self._added_pattern = re.compile("|".join(map(re.escape, contents))) if contents else None
+        self._added_pattern = added_token_pattern(self._added_encoder)
         # distinct tokens: the base vocabulary (fairseq 4 + spm pieces 3.. + <mask>) + added tokens outside it
         self._total_vocab_size = base_vocab_size(self.sp_model.get_piece_size()) + sum(
             1 for c in self._added_encoder if self._base_token_to_id(c) is None)
@@ -445,52 +398,6 @@ class XLMRobertaTokenizer:
             return None
         return self._added_encoder.get(str(unk), self._base_token_to_id(str(unk)))
 
-    def _special_token(self, attr: str) -> Optional[str]:
-        value = self._special.get(attr)
-        return None if value is None else str(value)
-
-    bos_token = property(lambda self: self._special_token("bos_token"))
-    eos_token = property(lambda self: self._special_token("eos_token"))
-    unk_token = property(lambda self: self._special_token("unk_token"))
-    sep_token = property(lambda self: self._special_token("sep_token"))
-    pad_token = property(lambda self: self._special_token("pad_token"))
-    cls_token = property(lambda self: self._special_token("cls_token"))
-    mask_token = property(lambda self: self._special_token("mask_token"))
-    bos_token_id = property(lambda self: self._special_id("bos_token"))
-    eos_token_id = property(lambda self: self._special_id("eos_token"))
-    unk_token_id = property(lambda self: self._special_id("unk_token"))
-    sep_token_id = property(lambda self: self._special_id("sep_token"))
-    pad_token_id = property(lambda self: self._special_id("pad_token"))
-    cls_token_id = property(lambda self: self._special_id("cls_token"))
-    mask_token_id = property(lambda self: self._special_id("mask_token"))
-    pad_token_type_id = 0
-
-    def _special_id(self, attr: str) -> Optional[int]:
-        return self._special_ids[attr]
-
-    @property
-    def additional_special_tokens(self) -> List[str]:
-        return [str(t) for t in self._additional_special]
-
-    @property
-    def additional_special_tokens_ids(self) -> List[int]:
-        return [self._token_to_id(t) for t in self.additional_special_tokens]
-
-    @property
-    def special_tokens_map(self) -> Dict[str, Union[str, List[str]]]:
-        out = {attr: str(v) for attr, v in self._special.items() if v is not None}
-        if self._additional_special:
-            out["additional_special_tokens"] = self.additional_special_tokens
-        return out
-
-    @property
-    def all_special_tokens(self) -> List[str]:
-        return [str(t) for t in self._all_special_tokens_extended()]
-
-    @property
-    def all_special_ids(self) -> List[int]:
-        return [self._token_to_id(t) for t in self.all_special_tokens]
-
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return 4 if pair else 2
 
@@ -505,45 +412,10 @@ class XLMRobertaTokenizer:
     # ------------------------------------------------------------------ text -> pieces and ids
 
     def _split_on_added_tokens(self, text: str, split_special_tokens: bool):
-        """Cut `text` into [start, end, added_id or None, span_start, span_end] pieces, HF-style.
-
-        Text pieces (added_id None) go to SentencePiece; span_* is the character span an added token covers
-        in the text, including whitespace it swallowed (what the fast tokenizer reports as its offsets).
-        """
-        if split_special_tokens or self._added_pattern is None:
-            return [[0, len(text), None, 0, len(text)]] if text else []
-        pieces, pos = [], 0
-        for m in self._added_pattern.finditer(text):
-            if m.start() > pos:
-                pieces.append([pos, m.start(), None, pos, m.start()])
-            pieces.append([m.start(), m.end(), self._added_encoder[m.group()], m.start(), m.end()])
-            pos = m.end()
-        if not pieces:
-            return [[0, len(text), None, 0, len(text)]] if text else []
-        if pos < len(text):
-            pieces.append([pos, len(text), None, pos, len(text)])
-        for i, piece in enumerate(pieces):
-            if piece[2] is None:
-                continue
-            token = self._added_decoder[piece[2]]
-            left = pieces[i - 1] if i > 0 else None
-            right = pieces[i + 1] if i + 1 < len(pieces) else None
-            if token.rstrip and right is not None and right[2] is None and right[0] < right[1]:
-                chunk = text[right[0]:right[1]]
-                right[0] = right[1] - len(chunk.lstrip())  # swallow whitespace on the right
-                piece[4] = right[0]
-            if token.lstrip and left is not None and left[2] is None and left[0] < left[1]:
-                chunk = text[left[0]:left[1]]
-                left[1] = left[0] + len(chunk.rstrip())  # swallow whitespace on the left
-                piece[3] = left[1]
-            if token.single_word:  # not a whole word: the token is plain text, merged into its neighbour
-                if left is not None and left[0] < left[1] and text[left[1] - 1] != " ":
-                    left[1], left[2], piece[0] = piece[1], None, piece[1]
-                    left[4] = left[1]
-                elif right is not None and right[0] < right[1] and text[right[0]] != " ":
-                    right[0], right[2], piece[1] = piece[0], None, piece[0]
-                    right[3] = right[0]
-        return [p for p in pieces if p[0] < p[1]]
+        """`text` cut on the added tokens (added_tokens.split_on_added_tokens), or whole if they are not split out."""
+        if split_special_tokens:
+            return split_on_added_tokens(text, None, self._added_encoder, self._added_decoder)
+        return split_on_added_tokens(text, self._added_pattern, self._added_encoder, self._added_decoder)
 
     def _spm_encode(self, chunks: List[str], with_offsets: bool):
         """SentencePiece ids (and character spans within each chunk) for many chunks in one call."""
@@ -563,22 +435,22 @@ class XLMRobertaTokenizer:
         """Model ids (and offsets into each text) for many texts: split, one spm call, fairseq mapping."""
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         plans = [self._split_on_added_tokens(t, split) for t in texts]
-        chunks = [t[p[0]:p[1]] for t, plan in zip(texts, plans) for p in plan if p[2] is None]
+        chunks = [t[p.start:p.end] for t, plan in zip(texts, plans) for p in plan if p.added_id is None]
         encoded = iter(self._spm_encode(chunks, with_offsets))
         table = self._spm_to_id
         results = []
         for plan in plans:
             ids, offsets = [], [] if with_offsets else None
-            for start, _end, added_id, span_start, span_end in plan:
-                if added_id is not None:
-                    ids.append(added_id)
+            for piece in plan:
+                if piece.added_id is not None:
+                    ids.append(piece.added_id)
                     if with_offsets:
-                        offsets.append((span_start, span_end))
+                        offsets.append((piece.span_start, piece.span_end))
                     continue
                 spm_ids, spans = next(encoded)
                 ids.extend([table[i] for i in spm_ids])
                 if with_offsets:
-                    offsets.extend([(start + a, start + b) for a, b in spans])
+                    offsets.extend([(piece.start + a, piece.start + b) for a, b in spans])
             results.append((ids, offsets))
         return results
 
@@ -587,14 +459,14 @@ class XLMRobertaTokenizer:
         _check_text(text, "text")
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         plan = self._split_on_added_tokens(text, split)
-        chunks = [text[p[0]:p[1]] for p in plan if p[2] is None]
+        chunks = [text[p.start:p.end] for p in plan if p.added_id is None]
         pieces = iter(self.sp_model.encode(chunks, out_type=str) if chunks else [])
         tokens = []
         for p in plan:
-            if p[2] is None:
+            if p.added_id is None:
                 tokens.extend(next(pieces))
             else:
-                tokens.append(self._added_decoder[p[2]].content)
+                tokens.append(self._added_decoder[p.added_id].content)
         return tokens
 
     def convert_tokens_to_ids(self, tokens):
