@@ -34,18 +34,17 @@ only `return_tensors=None|"np"`.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
-import shutil
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import sentencepiece as spm
 
-from ..errors import CheckpointError
 from .added_tokens import (SPECIAL_TOKEN_ATTRIBUTES, AddedToken, SpecialTokensMixin, added_token_pattern,
                            split_on_added_tokens)
+from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, load_sentencepiece, read_pretrained,
+                    save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
+                    write_json)
 from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
 from .batching import (
     VERY_LARGE_INTEGER,
@@ -61,18 +60,6 @@ from .batching import (
 logger = logging.getLogger("xlmr_np.tokenizer")
 
 SPIECE_UNDERLINE = "\u2581"  # "▁", SentencePiece's visible space
-VOCAB_FILE = "sentencepiece.bpe.model"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
-SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
-ADDED_TOKENS_FILE = "added_tokens.json"
-
-# tokenizer_config.json keys that become constructor arguments; the rest (tokenizer_class, ...) is ignored
-_CONFIG_INIT_KEYS = set(SPECIAL_TOKEN_ATTRIBUTES) | {
-    "additional_special_tokens", "sp_model_kwargs", "model_max_length", "padding_side", "truncation_side",
-    "clean_up_tokenization_spaces", "split_special_tokens", "model_input_names",
-}
-
-
 class BatchEncoding(dict):
     """The result of calling the tokenizer: a dict ("input_ids", "attention_mask", ...) with attribute access."""
 
@@ -87,20 +74,6 @@ class BatchEncoding(dict):
     @property
     def data(self) -> dict:
         return dict(self)
-
-
-def _load_sentencepiece(path, sp_model_kwargs: dict) -> spm.SentencePieceProcessor:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"SentencePiece model not found: {path!r}. Pass the path of the model's "
-                                f"{VOCAB_FILE}, or its directory to XLMRobertaTokenizer.from_pretrained().")
-    sp = spm.SentencePieceProcessor(**sp_model_kwargs)
-    try:
-        sp.Load(path)
-    except (RuntimeError, OSError) as err:
-        raise ValueError(f"{path!r} is not a readable SentencePiece model ({err}); the file is corrupt or of "
-                         f"another kind: download {VOCAB_FILE} again.") from err
-    return sp
 
 
 def _spm_offsets_api(sp) -> str:
@@ -160,7 +133,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
 
         self.sp_model_kwargs = dict(sp_model_kwargs or {})
         self.vocab_file = os.fspath(vocab_file)
-        self.sp_model = _load_sentencepiece(self.vocab_file, self.sp_model_kwargs)
+        self.sp_model = load_sentencepiece(self.vocab_file, self.sp_model_kwargs)
         self.name_or_path = name_or_path
         self.model_max_length = VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length)
         self.padding_side, self.truncation_side = padding_side, truncation_side
@@ -193,87 +166,17 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
     @classmethod
     def from_pretrained(cls, pretrained_path, **kwargs) -> "XLMRobertaTokenizer":
         """Load from a directory with sentencepiece.bpe.model (+ tokenizer_config.json, special_tokens_map.json,
-        added_tokens.json when present), as HF's `from_pretrained` reads a local directory."""
-        directory = os.fspath(pretrained_path)
-        if os.path.isfile(directory) and directory.endswith(".model"):
-            return cls(directory, **kwargs)
-        if not os.path.isdir(directory):
-            from ..weight_files import resolve_model_dir
-
-            try:  # a hub id such as "FacebookAI/xlm-roberta-base" found in the local Hugging Face cache
-                directory = os.fspath(resolve_model_dir(directory))
-            except CheckpointError as err:
-                raise FileNotFoundError(f"tokenizer directory not found: {pretrained_path!r} ({err})") from None
-        vocab_file = os.path.join(directory, VOCAB_FILE)
-        if not os.path.isfile(vocab_file):
-            if os.path.isfile(os.path.join(directory, "tokenizer.json")):
-                raise FileNotFoundError(
-                    f"{directory!r} has tokenizer.json but no {VOCAB_FILE}: xlmr_np's XLMRobertaTokenizer is built "
-                    f"on the SentencePiece model. Download {VOCAB_FILE} from the same model repository into this "
-                    "directory.")
-            raise FileNotFoundError(f"no {VOCAB_FILE} in {directory!r}; it is the SentencePiece model of the tokenizer")
-
-        def read_json(name):
-            path = os.path.join(directory, name)
-            if not os.path.isfile(path):
-                return None
-            with open(path, encoding="utf-8") as f:
-                try:
-                    return json.load(f)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path!r} is not valid JSON: {err}") from err
-
-        config = read_json(TOKENIZER_CONFIG_FILE) or {}
-        init = {k: v for k, v in config.items() if k in _CONFIG_INIT_KEYS}
-        if "model_max_length" not in init and "max_len" in config:
-            init["model_max_length"] = config["max_len"]
-        for key, value in list(init.items()):  # HF's {"__type": "AddedToken", ...} serialisation
-            if isinstance(value, dict) and value.get("__type") == "AddedToken":
-                init[key] = AddedToken.from_dict(value)
-
-        added = {}
-        if "added_tokens_decoder" in config:
-            added = {int(i): AddedToken.from_dict(t) for i, t in config["added_tokens_decoder"].items()}
-        else:  # older layout: special_tokens_map.json and added_tokens.json
-            for key, value in (read_json(SPECIAL_TOKENS_MAP_FILE) or {}).items():
-                if kwargs.get(key):
-                    continue
-                if isinstance(value, dict):
-                    value = AddedToken.from_dict(value, special=True)
-                elif key == "additional_special_tokens" and isinstance(value, list):
-                    value = [AddedToken.from_dict(v, special=True) if isinstance(v, dict) else v for v in value]
-                if key in _CONFIG_INIT_KEYS:
-                    init[key] = value
-            legacy_added = read_json(ADDED_TOKENS_FILE)
-            if legacy_added:
-                specials = {str(init.get(k)) for k in SPECIAL_TOKEN_ATTRIBUTES if init.get(k) is not None}
-                specials |= {str(t) for t in init.get("additional_special_tokens") or []}
-                for content, index in legacy_added.items():
-                    special = content in specials
-                    added[int(index)] = AddedToken(content, normalized=not special, special=special)
-        # special-token attributes take the saved AddedToken objects (their lstrip/rstrip flags)
-        by_content = {t.content: t for t in added.values()}
-        for key in SPECIAL_TOKEN_ATTRIBUTES:
-            if key in init and init[key] is not None and str(init[key]) in by_content:
-                init[key] = by_content[str(init[key])]
-        init.update(kwargs)
-        init["added_tokens_decoder"] = added
-        init.setdefault("name_or_path", directory)
+        added_tokens.json when present), as HF's `from_pretrained` reads a local directory (files.read_pretrained);
+        a path to a .model file is the SentencePiece model itself."""
+        path = os.fspath(pretrained_path)
+        if os.path.isfile(path) and path.endswith(".model"):
+            return cls(path, **kwargs)
+        vocab_file, init = read_pretrained(pretrained_path, kwargs)
         return cls(vocab_file, **init)
 
     def save_vocabulary(self, save_directory, filename_prefix: Optional[str] = None) -> Tuple[str]:
         """Write sentencepiece.bpe.model into `save_directory` (copied, or re-serialised if the file is gone)."""
-        save_directory = os.fspath(save_directory)
-        if not os.path.isdir(save_directory):
-            raise NotADirectoryError(f"save_vocabulary needs an existing directory, got {save_directory!r}")
-        out = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE)
-        if os.path.isfile(self.vocab_file):
-            if os.path.abspath(self.vocab_file) != os.path.abspath(out):
-                shutil.copyfile(self.vocab_file, out)
-        else:
-            with open(out, "wb") as f:
-                f.write(self.sp_model.serialized_model_proto())
-        return (out,)
+        return save_vocabulary(self.vocab_file, self.sp_model, save_directory, filename_prefix)
 
     def save_pretrained(self, save_directory, filename_prefix: Optional[str] = None) -> Tuple[str, ...]:
         """Write tokenizer_config.json, special_tokens_map.json and sentencepiece.bpe.model in HF's layout, so
@@ -283,33 +186,13 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             raise NotADirectoryError(f"save_pretrained needs a directory, {save_directory!r} is a file")
         os.makedirs(save_directory, exist_ok=True)
         prefix = filename_prefix + "-" if filename_prefix else ""
-        config = {
-            "added_tokens_decoder": {str(i): t.to_dict() for i, t in sorted(self._added_decoder.items())},
-            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
-            "extra_special_tokens": {},
-            "model_max_length": self.model_max_length,
-            "sp_model_kwargs": self.sp_model_kwargs,
-            "tokenizer_class": "XLMRobertaTokenizer",
-        }
-        if self.padding_side != "right":
-            config["padding_side"] = self.padding_side
-        if self.truncation_side != "right":
-            config["truncation_side"] = self.truncation_side
-        config.update(self.special_tokens_map)
-        special_map = {}
-        for attr, value in self._special.items():
-            if value is not None:
-                special_map[attr] = value.to_dict(with_special=False) if isinstance(value, AddedToken) else value
-        if self._additional_special:
-            special_map["additional_special_tokens"] = [
-                t.to_dict(with_special=False) if isinstance(t, AddedToken) else t for t in self._additional_special]
-        files = []
-        for name, obj in ((TOKENIZER_CONFIG_FILE, config), (SPECIAL_TOKENS_MAP_FILE, special_map)):
-            path = os.path.join(save_directory, prefix + name)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-            files.append(path)
-        return tuple(files) + self.save_vocabulary(save_directory, filename_prefix)
+        config = tokenizer_config_json(
+            self._added_decoder, self.special_tokens_map, self.clean_up_tokenization_spaces, self.model_max_length,
+            self.sp_model_kwargs, self.padding_side, self.truncation_side)
+        special_map = special_tokens_map_json(self._special, self._additional_special)
+        files = (write_json(os.path.join(save_directory, prefix + TOKENIZER_CONFIG_FILE), config),
+                 write_json(os.path.join(save_directory, prefix + SPECIAL_TOKENS_MAP_FILE), special_map))
+        return files + self.save_vocabulary(save_directory, filename_prefix)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -320,8 +203,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
     def __setstate__(self, state):
         proto = state.pop("_sp_model_proto")
         self.__dict__.update(state)
-        self.sp_model = spm.SentencePieceProcessor(**self.sp_model_kwargs)
-        self.sp_model.LoadFromSerializedProto(proto)
+        self.sp_model = sentencepiece_from_proto(proto, self.sp_model_kwargs)
 
     def __repr__(self):
         return (f"XLMRobertaTokenizer(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
