@@ -46,6 +46,7 @@ from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, 
                     save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
                     write_json)
 from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
+from .pieces import SPIECE_UNDERLINE, encode_texts, flatten_examples, regroup_examples, spm_pieces
 from .batching import (
     VERY_LARGE_INTEGER,
     layout_with_specials,
@@ -59,7 +60,6 @@ from .batching import (
 
 logger = logging.getLogger("xlmr_np.tokenizer")
 
-SPIECE_UNDERLINE = "\u2581"  # "▁", SentencePiece's visible space
 class BatchEncoding(dict):
     """The result of calling the tokenizer: a dict ("input_ids", "attention_mask", ...) with attribute access."""
 
@@ -74,15 +74,6 @@ class BatchEncoding(dict):
     @property
     def data(self) -> dict:
         return dict(self)
-
-
-def _spm_offsets_api(sp) -> str:
-    """The name under which this sentencepiece version returns piece spans."""
-    try:
-        sp.encode("a", out_type="offset_mapping")  # sentencepiece >= 0.2.2: character offsets directly
-        return "offset_mapping"
-    except (ValueError, TypeError, RuntimeError):
-        return "immutable_proto"  # 0.1.99 - 0.2.1: ImmutableSentencePieceText pieces with begin/end
 
 
 def _to_python(ids):
@@ -299,57 +290,22 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             return split_on_added_tokens(text, None, self._added_encoder, self._added_decoder)
         return split_on_added_tokens(text, self._added_pattern, self._added_encoder, self._added_decoder)
 
-    def _spm_encode(self, chunks: List[str], with_offsets: bool):
-        """SentencePiece ids (and character spans within each chunk) for many chunks in one call."""
-        if not chunks:
-            return []
-        if not with_offsets:
-            return [(ids, None) for ids in self.sp_model.encode(chunks, out_type=int)]
-        api = getattr(self, "_offsets_api", None) or _spm_offsets_api(self.sp_model)
-        self._offsets_api = api
-        if api == "offset_mapping":
-            return [(r["ids"], r["offsets"]) for r in self.sp_model.encode(chunks, out_type="offset_mapping")]
-        # older sentencepiece: the Python wrapper already turns the spans of str input into character offsets
-        protos = self.sp_model.encode(chunks, out_type="immutable_proto")
-        return [([p.id for p in proto.pieces], [(p.begin, p.end) for p in proto.pieces]) for proto in protos]
-
-    def _encode_texts(self, texts: List[str], with_offsets: bool = False, split_special_tokens=None):
+    def _encode_texts(self, texts: List[str], with_offsets: bool, split_special_tokens: Optional[bool]):
         """Model ids (and offsets into each text) for many texts: split, one spm call, fairseq mapping."""
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         plans = [self._split_on_added_tokens(t, split) for t in texts]
-        chunks = [t[p.start:p.end] for t, plan in zip(texts, plans) for p in plan if p.added_id is None]
-        encoded = iter(self._spm_encode(chunks, with_offsets))
-        table = self._spm_to_id
-        results = []
-        for plan in plans:
-            ids, offsets = [], [] if with_offsets else None
-            for piece in plan:
-                if piece.added_id is not None:
-                    ids.append(piece.added_id)
-                    if with_offsets:
-                        offsets.append((piece.span_start, piece.span_end))
-                    continue
-                spm_ids, spans = next(encoded)
-                ids.extend([table[i] for i in spm_ids])
-                if with_offsets:
-                    offsets.extend([(piece.start + a, piece.start + b) for a, b in spans])
-            results.append((ids, offsets))
-        return results
+        return encode_texts(self.sp_model, self._spm_to_id, texts, plans, with_offsets)
+
+    def _encode_examples(self, examples, with_offsets: bool, split_special_tokens: Optional[bool]):
+        """(ids, offsets) of the first and second sequence of every example (None for a missing second)."""
+        texts, layout = flatten_examples(examples)
+        return regroup_examples(self._encode_texts(texts, with_offsets, split_special_tokens), layout, with_offsets)
 
     def tokenize(self, text: str, split_special_tokens: Optional[bool] = None) -> List[str]:
         """Text to tokens (spm pieces, added tokens kept whole), as HF's slow `tokenize`."""
         _check_text(text, "text")
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
-        plan = self._split_on_added_tokens(text, split)
-        chunks = [text[p.start:p.end] for p in plan if p.added_id is None]
-        pieces = iter(self.sp_model.encode(chunks, out_type=str) if chunks else [])
-        tokens = []
-        for p in plan:
-            if p.added_id is None:
-                tokens.extend(next(pieces))
-            else:
-                tokens.append(self._added_decoder[p.added_id].content)
-        return tokens
+        return spm_pieces(self.sp_model, text, self._split_on_added_tokens(text, split), self._added_decoder)
 
     def convert_tokens_to_ids(self, tokens):
         if tokens is None:
@@ -542,41 +498,6 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         rows = [pad_features(row, **pad_options) for row in rows]
         features = {key: [row[key] for row in rows] for key in rows[0]}
         return BatchEncoding(to_numpy(features, False) if return_tensors else features)
-
-    def _encode_examples(self, examples, with_offsets: bool, split_special_tokens):
-        """Ids and offsets of every text of every example, with one SentencePiece call for the lot."""
-        texts, layout = [], []
-        for first, second in examples:
-            slots = []
-            for seq in (first, second):
-                if seq is None:
-                    slots.append(None)
-                elif isinstance(seq, str):
-                    slots.append((len(texts), 1))
-                    texts.append(seq)
-                else:  # pre-split words: each is tokenized alone; offsets are relative to each word
-                    slots.append((len(texts), len(seq)))
-                    texts.extend(seq)
-            layout.append(slots)
-        results = self._encode_texts(texts, with_offsets, split_special_tokens)
-        encoded = []
-        for slots in layout:
-            pair = []
-            for slot in slots:
-                if slot is None:
-                    pair.append(None)
-                    continue
-                if slot[1] == 1:  # one text: its result as is (later steps copy, never mutate)
-                    pair.append(results[slot[0]])
-                    continue
-                ids, offsets = [], [] if with_offsets else None
-                for r_ids, r_offsets in results[slot[0]:slot[0] + slot[1]]:
-                    ids.extend(r_ids)
-                    if with_offsets:
-                        offsets.extend(r_offsets)
-                pair.append((ids, offsets))
-            encoded.append(tuple(pair))
-        return encoded
 
     def _prepare_one(self, a, b, add_special_tokens, truncation, max_length, stride, return_token_type_ids,
                      return_special_tokens_mask, return_offsets_mapping, return_overflowing_tokens, verbose) -> dict:
