@@ -1,5 +1,7 @@
 """xlmr_np.text: XLM-RoBERTa's SentencePiece tokenizer with Hugging Face's API."""
 
-from .tokenizer import SPIECE_UNDERLINE, AddedToken, BatchEncoding, XLMRobertaTokenizer
+from .added_tokens import AddedToken
+from .pieces import SPIECE_UNDERLINE
+from .tokenizer import BatchEncoding, XLMRobertaTokenizer
 
 __all__ = ["XLMRobertaTokenizer", "AddedToken", "BatchEncoding", "SPIECE_UNDERLINE"]

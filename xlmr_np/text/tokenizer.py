@@ -38,7 +38,6 @@ import logging
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 
 from .added_tokens import (SPECIAL_TOKEN_ATTRIBUTES, AddedToken, SpecialTokensMixin, added_token_pattern,
                            split_on_added_tokens)
@@ -46,7 +45,9 @@ from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, 
                     save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
                     write_json)
 from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
-from .pieces import SPIECE_UNDERLINE, encode_texts, flatten_examples, regroup_examples, spm_pieces
+from .decoding import clean_up_tokenization, join_tokens, tokens_to_string
+from .inputs import check_call_arguments, check_text, collect_examples, returned_fields, to_python
+from .pieces import encode_texts, flatten_examples, regroup_examples, spm_pieces
 from .batching import (
     VERY_LARGE_INTEGER,
     layout_with_specials,
@@ -74,16 +75,6 @@ class BatchEncoding(dict):
     @property
     def data(self) -> dict:
         return dict(self)
-
-
-def _to_python(ids):
-    if isinstance(ids, np.ndarray):
-        return ids.tolist()
-    if isinstance(ids, np.integer):
-        return int(ids)
-    if hasattr(ids, "tolist") and not isinstance(ids, (list, tuple)):  # torch tensors and the like
-        return ids.tolist()
-    return ids
 
 
 class XLMRobertaTokenizer(SpecialTokensMixin):
@@ -303,7 +294,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
 
     def tokenize(self, text: str, split_special_tokens: Optional[bool] = None) -> List[str]:
         """Text to tokens (spm pieces, added tokens kept whole), as HF's slow `tokenize`."""
-        _check_text(text, "text")
+        check_text(text, "text")
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         return spm_pieces(self.sp_model, text, self._split_on_added_tokens(text, split), self._added_decoder)
 
@@ -315,7 +306,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return [self._token_to_id(t) for t in tokens]
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
-        ids = _to_python(ids)
+        ids = to_python(ids)
         if isinstance(ids, int):
             return self._added_decoder[ids].content if ids in self._added_decoder else self._base_id_to_token(ids)
         special = set(self.all_special_ids) if skip_special_tokens else ()
@@ -329,13 +320,13 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return tokens
 
     def convert_tokens_to_string(self, tokens: List[str]) -> str:
-        return "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
+        return tokens_to_string(tokens)
 
     def encode(self, text, text_pair=None, add_special_tokens: bool = True, **kwargs) -> List[int]:
         """One text (or a pair) to a list of ids; keywords as for `__call__` (use `tok(list)` for batches)."""
-        _check_text(text, "text")
+        check_text(text, "text")
         if text_pair is not None:
-            _check_text(text_pair, "text_pair")
+            check_text(text_pair, "text_pair")
         return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
 
     # ------------------------------------------------------------------ special-token layout
@@ -349,7 +340,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
                 raise ValueError("You should not supply a second sequence if the provided sequence of ids is "
                                  "already formatted with special tokens for the model.")
             special = set(self.all_special_ids)
-            return [1 if t in special else 0 for t in _to_python(token_ids_0)]
+            return [1 if t in special else 0 for t in to_python(token_ids_0)]
         return layout_with_specials([0] * len(token_ids_0), None if token_ids_1 is None else [0] * len(token_ids_1),
                                     1, 1)
 
@@ -369,22 +360,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         # non-special added tokens are decoded apart from the spm pieces (HF "legacy added tokens")
         legacy = set(self._added_encoder) - specials
         legacy |= {t for t in self.additional_special_tokens if self._token_to_id(t) >= self.vocab_size}
-        parts, current = [], []
-        for token in tokens:
-            if skip_special_tokens and token in specials:
-                continue
-            if token in legacy:
-                if current:
-                    text = self.convert_tokens_to_string(current)
-                    if text:
-                        parts.append(text)
-                    current = []
-                parts.append(token)
-            else:
-                current.append(token)
-        if current:
-            parts.append(self.convert_tokens_to_string(current))
-        text = (" " if spaces_between_special_tokens else "").join(parts)
+        text = join_tokens(tokens, specials, legacy, skip_special_tokens, spaces_between_special_tokens)
         clean = clean_up_tokenization_spaces
         if clean is None:
             clean = self.clean_up_tokenization_spaces
@@ -394,7 +370,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
                      clean_up_tokenization_spaces: Optional[bool] = None, **kwargs) -> List[str]:
         return [self.decode(seq, skip_special_tokens=skip_special_tokens,
                             clean_up_tokenization_spaces=clean_up_tokenization_spaces, **kwargs)
-                for seq in _to_python(sequences)]
+                for seq in to_python(sequences)]
 
     # ------------------------------------------------------------------ __call__
 
@@ -421,24 +397,12 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         split_special_tokens: Optional[bool] = None,
     ) -> BatchEncoding:
         """Tokenize a string, a pair, or a batch of strings/pairs into model inputs (HF's `__call__`)."""
-        examples, batched = _collect_examples(text, text_pair, is_split_into_words)
-        if return_tensors not in (None, "np"):
-            raise ValueError(f"return_tensors={return_tensors!r} is not supported: use None or 'np' "
-                             "(wrap the arrays yourself, e.g. torch.from_numpy)")
-        if padding_side not in (None, "left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
-        if not isinstance(stride, int) or stride < 0:
-            raise ValueError(f"stride must be a non-negative int, got {stride!r}")
+        examples, batched = collect_examples(text, text_pair, is_split_into_words)
+        check_call_arguments(return_tensors, padding_side, stride)
         padding, truncation, max_length = resolve_strategies(
             padding, truncation, max_length, pad_to_multiple_of, self.model_max_length, self._warned, verbose)
-        if return_token_type_ids and not add_special_tokens:
-            raise ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in "
-                             "an undefined behavior. Please set add_special_tokens to True or set "
-                             "return_token_type_ids to None.")
-        if return_token_type_ids is None:
-            return_token_type_ids = "token_type_ids" in self.model_input_names
-        if return_attention_mask is None:
-            return_attention_mask = "attention_mask" in self.model_input_names
+        return_token_type_ids, return_attention_mask = returned_fields(
+            return_token_type_ids, return_attention_mask, add_special_tokens, self.model_input_names)
         windows = bool(return_overflowing_tokens and return_offsets_mapping)
         any_pair = any(b is not None for _, b in examples)
         if truncation != "do_not_truncate" and max_length is not None:
@@ -596,68 +560,3 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
                 f"({length} > {self.model_max_length}). Running this sequence through the model will result in "
                 "indexing errors")
             self._warned.add("too-long")
-
-
-def clean_up_tokenization(text: str) -> str:
-    """HF's `clean_up_tokenization`: drop the space before English punctuation and contractions."""
-    for before, after in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                          (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
-        text = text.replace(before, after)
-    return text
-
-
-def _check_text(value, where: str) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{where} must be a str, got {type(value).__name__} ({value!r:.40}); decode bytes first "
-                        "and pass text, not ids")
-
-
-def _collect_examples(text, text_pair, is_split_into_words: bool):
-    """Normalise the `__call__` inputs to a list of (first, second) examples and whether it was a batch.
-
-    A sequence is a str, or a list of str words when is_split_into_words=True.
-    """
-    def check_sequence(seq, where):
-        if is_split_into_words:
-            if not isinstance(seq, (list, tuple)):
-                raise TypeError(f"{where} must be a list of words (is_split_into_words=True), "
-                                f"got {type(seq).__name__}")
-            for j, word in enumerate(seq):
-                _check_text(word, f"{where}[{j}]")
-            return list(seq)
-        _check_text(seq, where)
-        return seq
-
-    if text is None:
-        raise TypeError("text must be a str or a list of str, got None")
-    if is_split_into_words:
-        batched = isinstance(text, (list, tuple)) and len(text) > 0 and isinstance(text[0], (list, tuple))
-    else:
-        batched = isinstance(text, (list, tuple))
-    if not batched:
-        if not is_split_into_words and not isinstance(text, str):
-            raise TypeError(f"text must be a str or a list of str, got {type(text).__name__} ({text!r:.40})")
-        first = check_sequence(text, "text")
-        second = None if text_pair is None else check_sequence(text_pair, "text_pair")
-        return [(first, second)], False
-    if len(text) == 0:
-        raise ValueError("text is an empty batch; pass at least one string")
-    if text_pair is not None:
-        if isinstance(text_pair, str) or not isinstance(text_pair, (list, tuple)):
-            raise TypeError("when tokenizing batches of text, `text_pair` must be a list or tuple with the same "
-                            "length as `text`.")
-        if len(text_pair) != len(text):
-            raise ValueError(f"batch length of `text`: {len(text)} does not match batch length of `text_pair`: "
-                             f"{len(text_pair)}.")
-    examples = []
-    for i, item in enumerate(text):
-        if text_pair is not None:
-            examples.append((check_sequence(item, f"text[{i}]"), check_sequence(text_pair[i], f"text_pair[{i}]")))
-        elif not is_split_into_words and isinstance(item, (list, tuple)):
-            if len(item) != 2:
-                raise TypeError(f"text[{i}] must be a str or a (text, text_pair) pair, got a "
-                                f"{type(item).__name__} of length {len(item)}")
-            examples.append((check_sequence(item[0], f"text[{i}][0]"), check_sequence(item[1], f"text[{i}][1]")))
-        else:
-            examples.append((check_sequence(item, f"text[{i}]"), None))
-    return examples, True
