@@ -48,34 +48,12 @@ from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, sp
 from .decoding import clean_up_tokenization, join_tokens, tokens_to_string
 from .inputs import check_call_arguments, check_text, collect_examples, returned_fields, to_python
 from .pieces import encode_texts, flatten_examples, regroup_examples, spm_pieces
-from .batching import (
-    VERY_LARGE_INTEGER,
-    layout_with_specials,
-    overflow_windows,
-    pad_batch_to_numpy,
-    pad_features,
-    resolve_strategies,
-    to_numpy,
-    truncation_plan,
-)
+from .batching import (VERY_LARGE_INTEGER, BatchEncoding, PadOptions, layout_with_specials, num_special_tokens,
+                       resolve_strategies)
+from .prepare import (EncodeOptions, check_truncation_request, finish_batch, finish_single, prepare_example,
+                      windowed_features)
 
 logger = logging.getLogger("xlmr_np.tokenizer")
-
-class BatchEncoding(dict):
-    """The result of calling the tokenizer: a dict ("input_ids", "attention_mask", ...) with attribute access."""
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"BatchEncoding has no field {name!r}; fields: {list(self)}") from None
-
-    @property
-    def data(self) -> dict:
-        return dict(self)
-
 
 class XLMRobertaTokenizer(SpecialTokensMixin):
     """XLM-RoBERTa's SentencePiece tokenizer with HF's API (see the module docstring)."""
@@ -263,7 +241,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return self._added_encoder.get(str(unk), self._base_token_to_id(str(unk)))
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
-        return 4 if pair else 2
+        return num_special_tokens(pair)
 
     @property
     def max_len_single_sentence(self) -> int:
@@ -396,162 +374,49 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         verbose: bool = True,
         split_special_tokens: Optional[bool] = None,
     ) -> BatchEncoding:
-        """Tokenize a string, a pair, or a batch of strings/pairs into model inputs (HF's `__call__`)."""
+        """Tokenize a string, a pair, or a batch of strings/pairs into model inputs (HF's `__call__`).
+
+        Steps: check the inputs (inputs.py), resolve padding/truncation (batching.resolve_strategies), encode
+        every text (pieces.py), then per example truncate and add the special tokens, and pad (prepare.py).
+        """
         examples, batched = collect_examples(text, text_pair, is_split_into_words)
         check_call_arguments(return_tensors, padding_side, stride)
         padding, truncation, max_length = resolve_strategies(
             padding, truncation, max_length, pad_to_multiple_of, self.model_max_length, self._warned, verbose)
         return_token_type_ids, return_attention_mask = returned_fields(
             return_token_type_ids, return_attention_mask, add_special_tokens, self.model_input_names)
-        windows = bool(return_overflowing_tokens and return_offsets_mapping)
-        any_pair = any(b is not None for _, b in examples)
-        if truncation != "do_not_truncate" and max_length is not None:
-            needed = self.num_special_tokens_to_add(any_pair) if add_special_tokens else 0
-            if max_length < needed:
-                raise ValueError(f"max_length={max_length} is smaller than the {needed} special tokens each "
-                                 f"{'pair' if any_pair else 'sequence'} needs; use max_length >= {needed}")
-            if return_overflowing_tokens and stride >= max_length - (needed if windows else 0):
-                raise ValueError(f"stride={stride} must be smaller than max_length={max_length}"
-                                 + (f" minus the {needed} special tokens" if windows else ""))
-        if return_overflowing_tokens and truncation == "longest_first" and any_pair:
-            raise ValueError("Not possible to return overflowing tokens for pair of sequences with the "
-                             "`longest_first`. Please select another truncation strategy than `longest_first`, "
-                             "for instance `only_second` or `only_first`.")
-        if return_overflowing_tokens and max_length is None and not windows:
-            raise ValueError("return_overflowing_tokens=True needs a max_length (and truncation) to measure "
-                             "the overflow against")
+        opts = EncodeOptions(
+            add_special_tokens=add_special_tokens, truncation=truncation, max_length=max_length, stride=stride,
+            return_token_type_ids=return_token_type_ids, return_special_tokens_mask=return_special_tokens_mask,
+            return_offsets_mapping=return_offsets_mapping, return_overflowing_tokens=return_overflowing_tokens,
+            return_length=return_length, verbose=verbose, truncation_side=self.truncation_side,
+            cls_id=self.cls_token_id, sep_id=self.sep_token_id)
+        check_truncation_request(opts, any_pair=any(b is not None for _, b in examples))
 
         if batched:
             # HF 4.57.6 quirk kept for identical ids: the slow tokenizer's batch path does not pass the call's
             # split_special_tokens on to `tokenize`, so batches use the tokenizer's own setting
             split_special_tokens = None
         encoded = self._encode_examples(examples, return_offsets_mapping, split_special_tokens)
-        options = dict(add_special_tokens=add_special_tokens, truncation=truncation, max_length=max_length,
-                       stride=stride, return_token_type_ids=return_token_type_ids,
-                       return_special_tokens_mask=return_special_tokens_mask,
-                       return_offsets_mapping=return_offsets_mapping, verbose=verbose)
-        pad_options = dict(padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
-                           side=padding_side or self.padding_side, return_attention_mask=return_attention_mask,
-                           pad_id=self.pad_token_id)
-        if windows:
-            features = self._windows(encoded, options, pad_options, return_length)
-            return BatchEncoding(to_numpy(features, False) if return_tensors else features)
+        pad = PadOptions(padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
+                         side=padding_side or self.padding_side, return_attention_mask=return_attention_mask,
+                         pad_id=self.pad_token_id)
+        if opts.windows:
+            return windowed_features(encoded, opts, pad, return_tensors)
+        rows = self._prepare_rows(encoded, opts)
+        if not batched:
+            return finish_single(rows[0], pad, opts, return_tensors)
+        return finish_batch(rows, pad, opts, return_tensors)
 
-        rows = [self._prepare_one(a, b, return_overflowing_tokens=return_overflowing_tokens, **options)
-                for a, b in encoded]
-        if not batched:  # HF prepare_for_model: pad, then measure the length
-            row = rows[0]
-            if not row["input_ids"]:  # HF `pad` returns an empty example untouched (no padding)
-                if return_attention_mask:
-                    row["attention_mask"] = []
-            elif padding != "do_not_pad" or return_attention_mask:
-                pad_features(row, **pad_options)
-            if return_length:
-                row["length"] = len(row["input_ids"])
-            return BatchEncoding(to_numpy(row, True) if return_tensors else row)
-        # HF _batch_prepare_for_model: length measured before padding, then the whole batch is padded
-        if return_length:
-            for row in rows:
-                row["length"] = len(row["input_ids"])
-        if return_tensors and not return_overflowing_tokens:
-            arrays = pad_batch_to_numpy(rows, **pad_options)  # the same result, without per-row lists
-            if arrays is not None:
-                return BatchEncoding(arrays)
-        if padding == "longest":
-            pad_options.update(padding="max_length", max_length=max(len(r["input_ids"]) for r in rows))
-        rows = [pad_features(row, **pad_options) for row in rows]
-        features = {key: [row[key] for row in rows] for key in rows[0]}
-        return BatchEncoding(to_numpy(features, False) if return_tensors else features)
-
-    def _prepare_one(self, a, b, add_special_tokens, truncation, max_length, stride, return_token_type_ids,
-                     return_special_tokens_mask, return_offsets_mapping, return_overflowing_tokens, verbose) -> dict:
-        """One example's features before padding (HF `prepare_for_model`, slow tokenizer)."""
-        ids_a, off_a = a
-        ids_b, off_b = b if b is not None else (None, None)
-        pair = b is not None
-        total = len(ids_a) + (len(ids_b) if pair else 0) + (self.num_special_tokens_to_add(pair)
-                                                             if add_special_tokens else 0)
-        overflow = []
-        if truncation != "do_not_truncate" and max_length and total > max_length:
-            keep_a, keep_b, over = truncation_plan(len(ids_a), len(ids_b) if pair else None, total - max_length,
-                                                   truncation, stride, self.truncation_side)
-            if over is not None:
-                overflow = (ids_a if over[0] == 0 else ids_b)[over[1]]
-            ids_a, off_a = ids_a[keep_a], (off_a[keep_a] if off_a is not None else None)
-            if pair:
-                ids_b, off_b = ids_b[keep_b], (off_b[keep_b] if off_b is not None else None)
-        features = {}
-        if return_overflowing_tokens:
-            features["overflowing_tokens"] = overflow
-            features["num_truncated_tokens"] = total - max_length
-        features.update(self._assemble(ids_a, off_a, ids_b, off_b, add_special_tokens, return_token_type_ids,
-                                       return_special_tokens_mask, return_offsets_mapping))
-        if max_length is None and verbose:
-            self._warn_if_too_long(len(features["input_ids"]))
-        return features
-
-    def _assemble(self, ids_a, off_a, ids_b, off_b, add_special_tokens, return_token_type_ids,
-                  return_special_tokens_mask, return_offsets_mapping) -> dict:
-        """input_ids (+ token types, special mask, offsets) of one truncated example, specials added."""
-        pair = ids_b is not None
-        features = {}
-        if add_special_tokens:
-            features["input_ids"] = self.build_inputs_with_special_tokens(ids_a, ids_b)
-        else:
-            features["input_ids"] = ids_a + ids_b if pair else list(ids_a)
-        n = len(features["input_ids"])
-        if return_token_type_ids:
-            features["token_type_ids"] = [0] * n
-        if return_special_tokens_mask:
-            features["special_tokens_mask"] = (self.get_special_tokens_mask(ids_a, ids_b) if add_special_tokens
-                                               else [0] * n)
-        if return_offsets_mapping:
-            if add_special_tokens:
-                features["offset_mapping"] = layout_with_specials(off_a, off_b, (0, 0), (0, 0))
-            else:
-                features["offset_mapping"] = off_a + off_b if pair else list(off_a)
-        return features
-
-    def _windows(self, encoded, options, pad_options, return_length) -> dict:
-        """Overflow as HF's fast tokenizer returns it: every window a row, plus overflow_to_sample_mapping."""
-        rows, sample_of_row = [], []
-        side = self.truncation_side
-        for index, (a, b) in enumerate(encoded):
-            pair = b is not None
-            n_special = self.num_special_tokens_to_add(pair) if options["add_special_tokens"] else 0
-            total = len(a[0]) + (len(b[0]) if pair else 0) + n_special
-            max_length, truncation, stride = options["max_length"], options["truncation"], options["stride"]
-            cut_second = truncation == "only_second"
-            if cut_second and not pair:
-                raise ValueError("truncation='only_second' needs pairs of sequences (text and text_pair)")
-            target = b if cut_second else a
-            if truncation != "do_not_truncate" and max_length is not None and total > max_length:
-                window = len(target[0]) - (total - max_length)
-                if window <= stride:
-                    raise ValueError(
-                        f"example {index}: the {'second' if cut_second else 'first'} sequence ({len(target[0])} "
-                        f"tokens) is too short to truncate to max_length={max_length} in windows overlapping by "
-                        f"stride={stride}; raise max_length or lower stride")
-                slices = overflow_windows(len(target[0]), window, stride, side)
-            else:
-                slices = [slice(0, len(target[0]))]
-            for sl in slices:
-                cut = (target[0][sl], target[1][sl])
-                first, second = (a, cut) if cut_second else (cut, b)
-                rows.append(self._assemble(first[0], first[1], second[0] if pair else None,
-                                           second[1] if pair else None, options["add_special_tokens"],
-                                           options["return_token_type_ids"], options["return_special_tokens_mask"],
-                                           True))
-                sample_of_row.append(index)
-        if pad_options["padding"] == "longest":
-            pad_options = dict(pad_options, padding="max_length", max_length=max(len(r["input_ids"]) for r in rows))
-        rows = [pad_features(row, **pad_options) for row in rows]
-        order = ["input_ids", "token_type_ids", "attention_mask", "special_tokens_mask", "offset_mapping"]
-        features = {key: [row[key] for row in rows] for key in order if key in rows[0]}
-        if return_length:
-            features["length"] = [len(row["input_ids"]) for row in rows]
-        features["overflow_to_sample_mapping"] = sample_of_row
-        return features
+    def _prepare_rows(self, encoded, opts: EncodeOptions) -> List[dict]:
+        """Every example truncated and laid out with its special tokens, warning once if one is too long."""
+        rows = []
+        for a, b in encoded:
+            row = prepare_example(a, b, opts)
+            if opts.max_length is None and opts.verbose:
+                self._warn_if_too_long(len(row["input_ids"]))
+            rows.append(row)
+        return rows
 
     def _warn_if_too_long(self, length: int) -> None:
         if length > self.model_max_length and self.model_max_length != 0 and "too-long" not in self._warned:
