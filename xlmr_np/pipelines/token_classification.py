@@ -26,10 +26,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import heads
+from ..text import SPIECE_UNDERLINE
 from .base import Pipeline, PipelineError, as_list, check_text, host, softmax
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
-SPIECE_UNDERLINE = "\u2581"
 
 
 class TokenClassificationPipeline(Pipeline):

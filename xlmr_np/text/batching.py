@@ -32,7 +32,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-# the tokenizer's logger keeps the name it had before xlmr_np/text/ existed (logging configs, tests' caplog)
+# the logger of tokenizer.py (named as before xlmr_np/text/ existed: logging configs, tests' caplog)
 logger = logging.getLogger("xlmr_np.tokenizer")
 
 VERY_LARGE_INTEGER = int(1e30)  # HF's "no maximum length" marker for model_max_length

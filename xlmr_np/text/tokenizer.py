@@ -1,29 +1,34 @@
 """XLMRobertaTokenizer: text to XLM-R input ids, on the `sentencepiece` package.
 
 Reference: Hugging Face transformers 4.57.6, the *slow* (SentencePiece-backed) tokenizer,
-`models/xlm_roberta/tokenization_xlm_roberta.py` on top of `tokenization_utils.py` (added-token splitting,
-decode) and `tokenization_utils_base.py` (padding, truncation, BatchEncoding).  Ids, masks and decodes equal
-HF's for the same model file.
+`models/xlm_roberta/tokenization_xlm_roberta.py` (`XLMRobertaTokenizer`) on top of `tokenization_utils.py`
+(`PreTrainedTokenizer`: added-token splitting, decode) and `tokenization_utils_base.py`
+(`PreTrainedTokenizerBase`: `__call__`, padding, truncation, `from_pretrained` / `save_pretrained`).  Ids,
+masks and decodes equal HF's for the same model file.  This class holds the tokenizer's state (the spm
+model, the added tokens and the lookups built from them) and composes the modules of xlmr_np/text/:
 
 How text becomes ids
 1. Added tokens written in the text (`<s>`, `</s>`, `<pad>`, `<unk>`, `<mask>` and any extra added tokens)
    are cut out first, leftmost-longest.  An added token with `lstrip` (`<mask>`) swallows the whitespace on
-   its left, one with `rstrip` the whitespace on its right (HF `PreTrainedTokenizer.tokenize`).
+   its left, one with `rstrip` the whitespace on its right (added_tokens.py).
 2. Every piece of text between them is encoded by SentencePiece on its own, so each gets its own dummy-prefix
-   `▁` (spm's nmt_nfkc normalisation, whitespace handling and Viterbi segmentation are sentencepiece's).
+   `▁` (spm's nmt_nfkc normalisation, whitespace handling and Viterbi segmentation are sentencepiece's);
+   all pieces of a call go to sentencepiece at once (pieces.py).
 3. Fairseq id mapping: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, spm piece k>=3 -> k+1, spm's unknown
-   (id 0) -> 3, `<mask>` = len(spm)+1.  So `len(tok)` = spm size + 2.
-4. Special-token layout `<s> A </s>` / `<s> A </s></s> B </s>`, then truncation and padding
-   (xlmr_np/text/batching.py).
+   (id 0) -> 3, `<mask>` = len(spm)+1.  So `len(tok)` = spm size + 2 (fairseq_ids.py).
+4. Truncation, the special-token layout `<s> A </s>` / `<s> A </s></s> B </s>`, padding and arrays
+   (prepare.py on batching.py); the call's inputs are checked first (inputs.py).
 
 Offsets (`return_offsets_mapping=True`; the slow HF tokenizer cannot return them) are character spans into
-the original text taken from sentencepiece's own piece spans ("surface" offsets), shifted by the position of
-the text piece; an added token spans its match plus the whitespace it swallowed; special and padding tokens
-get (0, 0).  They equal HF's *fast* tokenizer's offsets except where that one has known quirks (see
-docs/tokenizer.md).  Asking for offsets together with `return_overflowing_tokens` gives the fast
+the original text taken from sentencepiece's own piece spans, shifted by the position of the text piece; an
+added token spans its match plus the whitespace it swallowed; special and padding tokens get (0, 0)
+(offsets.py, step by step).  They equal HF's *fast* tokenizer's offsets except where that one has known
+quirks (see docs/tokenizer.md).  Asking for offsets together with `return_overflowing_tokens` gives the fast
 tokenizer's layout (one row per window of `stride` overlap, plus `overflow_to_sample_mapping`), which the
 question-answering and NER recipes expect; without offsets overflow follows the slow tokenizer
 (`overflowing_tokens`, `num_truncated_tokens`).
+
+Ids back to text: decoding.py.  Files (sentencepiece.bpe.model, tokenizer_config.json, ...): files.py.
 
 Deliberate differences from HF: non-string inputs raise TypeError naming their position in the batch;
 a missing or corrupt model file raises an error naming the path; `max_length` smaller than the special
@@ -38,22 +43,23 @@ import logging
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-
 from .added_tokens import (SPECIAL_TOKEN_ATTRIBUTES, AddedToken, SpecialTokensMixin, added_token_pattern,
                            split_on_added_tokens)
+from .batching import (VERY_LARGE_INTEGER, BatchEncoding, PadOptions, layout_with_specials, num_special_tokens,
+                       resolve_strategies)
+from .decoding import clean_up_tokenization, join_tokens, tokens_to_string
+from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
 from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, load_sentencepiece, read_pretrained,
                     save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
                     write_json)
-from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
-from .decoding import clean_up_tokenization, join_tokens, tokens_to_string
 from .inputs import check_call_arguments, check_text, collect_examples, returned_fields, to_python
 from .pieces import encode_texts, flatten_examples, regroup_examples, spm_pieces
-from .batching import (VERY_LARGE_INTEGER, BatchEncoding, PadOptions, layout_with_specials, num_special_tokens,
-                       resolve_strategies)
 from .prepare import (EncodeOptions, check_truncation_request, finish_batch, finish_single, prepare_example,
                       windowed_features)
 
+# the name it had before xlmr_np/text/ existed (logging configs, tests' caplog); batching.py logs there too
 logger = logging.getLogger("xlmr_np.tokenizer")
+
 
 class XLMRobertaTokenizer(SpecialTokensMixin):
     """XLM-RoBERTa's SentencePiece tokenizer with HF's API (see the module docstring)."""
@@ -87,7 +93,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
         if truncation_side not in ("right", "left"):
             raise ValueError(f"truncation_side must be 'right' or 'left', got {truncation_side!r}")
-        # <mask> behaves like a word: it takes the space before it (HF L120)
+        # <mask> behaves like a word: it takes the space before it (HF `XLMRobertaTokenizer.__init__`)
         if isinstance(mask_token, str):
             mask_token = AddedToken(mask_token, lstrip=True, special=True)
 
@@ -170,7 +176,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
                 f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r}, "
                 f"special_tokens={self.special_tokens_map})")
 
-    # ------------------------------------------------------------------ vocabulary and special tokens
+    # ------------------------------------------------------------------ vocabulary and added tokens
 
     @property
     def vocab_size(self) -> int:
