@@ -116,28 +116,8 @@ def resolve_strategies(padding, truncation, max_length, pad_to_multiple_of, mode
         )
 
     if max_length is None:
-        if padding_strategy == "max_length":
-            if model_max_length > LARGE_INTEGER:
-                if verbose and "pad-no-max-length" not in warned:
-                    logger.warning(
-                        "Asking to pad to max_length but no maximum length is provided and the model has no "
-                        "predefined maximum length. Default to no padding."
-                    )
-                    warned.add("pad-no-max-length")
-                padding_strategy = "do_not_pad"
-            else:
-                max_length = model_max_length
-        if truncation_strategy != "do_not_truncate":
-            if model_max_length > LARGE_INTEGER:
-                if verbose and "truncate-no-max-length" not in warned:
-                    logger.warning(
-                        "Asking to truncate to max_length but no maximum length is provided and the model has no "
-                        "predefined maximum length. Default to no truncation."
-                    )
-                    warned.add("truncate-no-max-length")
-                truncation_strategy = "do_not_truncate"
-            else:
-                max_length = model_max_length
+        padding_strategy, truncation_strategy, max_length = _fall_back_to_model_max_length(
+            padding_strategy, truncation_strategy, model_max_length, warned, verbose)
 
     if (
         truncation_strategy != "do_not_truncate"
@@ -150,6 +130,36 @@ def resolve_strategies(padding, truncation, max_length, pad_to_multiple_of, mode
             f"Truncation and padding are both activated but truncation length ({max_length}) is not a multiple of "
             f"pad_to_multiple_of ({pad_to_multiple_of}); choose a max_length that is a multiple of it."
         )
+    return padding_strategy, truncation_strategy, max_length
+
+
+def _fall_back_to_model_max_length(padding_strategy: str, truncation_strategy: str, model_max_length: int,
+                                   warned: set, verbose: bool):
+    """No max_length given: padding to "max_length" and truncation use `model_max_length`, or are switched
+    off with a one-time warning when the model has none (HF's `VERY_LARGE_INTEGER` marker)."""
+    max_length = None
+    if padding_strategy == "max_length":
+        if model_max_length > LARGE_INTEGER:
+            if verbose and "pad-no-max-length" not in warned:
+                logger.warning(
+                    "Asking to pad to max_length but no maximum length is provided and the model has no "
+                    "predefined maximum length. Default to no padding."
+                )
+                warned.add("pad-no-max-length")
+            padding_strategy = "do_not_pad"
+        else:
+            max_length = model_max_length
+    if truncation_strategy != "do_not_truncate":
+        if model_max_length > LARGE_INTEGER:
+            if verbose and "truncate-no-max-length" not in warned:
+                logger.warning(
+                    "Asking to truncate to max_length but no maximum length is provided and the model has no "
+                    "predefined maximum length. Default to no truncation."
+                )
+                warned.add("truncate-no-max-length")
+            truncation_strategy = "do_not_truncate"
+        else:
+            max_length = model_max_length
     return padding_strategy, truncation_strategy, max_length
 
 
