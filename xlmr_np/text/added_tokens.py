@@ -73,7 +73,8 @@ class TextPiece:
 
     `text[start:end]` goes to SentencePiece when `added_id` is None; otherwise the piece is the added token
     `added_id`, and `span_start:span_end` is the character span it covers in the text: its match plus the
-    whitespace it swallowed (what the fast tokenizer reports as its offsets).
+    whitespace it swallowed (what the fast tokenizer reports as its offsets).  The span is kept up to date
+    for added tokens only; a text piece's offsets come from SentencePiece (offsets.text_offsets).
     """
 
     __slots__ = ("start", "end", "added_id", "span_start", "span_end")
@@ -83,7 +84,10 @@ class TextPiece:
         self.span_start, self.span_end = start, end
 
     def __repr__(self):
-        return f"TextPiece({self.start}, {self.end}, added_id={self.added_id}, span=({self.span_start}, {self.span_end}))"
+        if self.added_id is None:
+            return f"TextPiece({self.start}, {self.end})"
+        return (f"TextPiece({self.start}, {self.end}, added_id={self.added_id}, "
+                f"span=({self.span_start}, {self.span_end}))")
 
 
 def split_on_added_tokens(text: str, pattern, encoder: Dict[str, int], decoder: Dict[int, AddedToken]
@@ -127,10 +131,8 @@ def _strip_and_check_word(text: str, piece: TextPiece, token: AddedToken, left: 
     if token.single_word:  # not a whole word: the token is plain text, merged into its neighbour
         if left is not None and left.start < left.end and text[left.end - 1] != " ":
             left.end, left.added_id, piece.start = piece.end, None, piece.end
-            left.span_end = left.end
         elif right is not None and right.start < right.end and text[right.start] != " ":
             right.start, right.added_id, piece.end = piece.start, None, piece.start
-            right.span_start = right.start
 
 
 class SpecialTokensMixin:

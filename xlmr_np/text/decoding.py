@@ -16,7 +16,11 @@ from .pieces import SPIECE_UNDERLINE
 
 
 def tokens_to_string(tokens: Iterable[str]) -> str:
-    """spm pieces to text: joined, "▁" -> space, outer spaces stripped (["▁Hel", "lo", "▁world"] -> "Hello world")."""
+    """spm pieces to text: joined, "▁" -> space, outer spaces stripped.
+
+    >>> tokens_to_string(["▁Hel", "lo", "▁world"])
+    'Hello world'
+    """
     return "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
 
 

@@ -425,6 +425,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return rows
 
     def _warn_if_too_long(self, length: int) -> None:
+        """HF's one-time warning (`PreTrainedTokenizerBase._eventual_warn_about_too_long_sequence`)."""
         if length > self.model_max_length and self.model_max_length != 0 and "too-long" not in self._warned:
             logger.warning(
                 "Token indices sequence length is longer than the specified maximum sequence length for this model "
