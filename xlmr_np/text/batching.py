@@ -1,7 +1,7 @@
 """Truncation, special-token layout, padding, tensor conversion and BatchEncoding for xlmr_np.text.
 
-Pure functions on lists of ids (and, alongside, character offsets).  They follow Hugging Face transformers
-4.57.6, `tokenization_utils_base.py`:
+Pure functions on lists of ids (and, alongside, character offsets), and the two small types they use
+(`PadOptions`, `BatchEncoding`).  They follow Hugging Face transformers 4.57.6, `tokenization_utils_base.py`:
 
 - `resolve_strategies` is `PreTrainedTokenizerBase._get_padding_truncation_strategies` (including its
   warnings and the fall-back to `model_max_length`);
@@ -9,7 +9,8 @@ Pure functions on lists of ids (and, alongside, character offsets).  They follow
   "longest_first" removes from the longer sequence, then alternately, the first sequence keeping the extra
   token; impossible requests are logged, not raised, and leave the input untouched);
 - `pad_features` is `_pad` (attention mask 0, special-tokens mask 1, token type 0 and offsets (0, 0) on the
-  padded side; `pad_to_multiple_of` rounds the target length up);
+  padded side; `pad_to_multiple_of` rounds the target length up), and `pad_batch_to_numpy` the same for a
+  whole batch, written straight into arrays;
 - `to_numpy` is `BatchEncoding.convert_to_tensors` for "np" (int64; ragged lists become object arrays), and
   `BatchEncoding` the result dict with attribute access;
 - `layout_with_specials` is `models/xlm_roberta/tokenization_xlm_roberta.py`,
@@ -40,7 +41,6 @@ LARGE_INTEGER = int(1e20)
 
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 TRUNCATION_STRATEGIES = ("only_first", "only_second", "longest_first", "do_not_truncate")
-
 
 
 class BatchEncoding(dict):
