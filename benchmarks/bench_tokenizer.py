@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 GOLDEN_DIR = os.path.join(ROOT, "reference_outputs", "tokenizer")
 
-from xlmr_np.tokenizer import XLMRobertaTokenizer  # noqa: E402
+from xlmr_np.text import XLMRobertaTokenizer  # noqa: E402
 
 
 def make_sentences(n: int, seed: int = 0) -> list:

@@ -1,4 +1,4 @@
-"""xlmr_np.tokenizer against Hugging Face goldens (reference_outputs/tokenizer/goldens.json).
+"""xlmr_np.text (the tokenizer) against Hugging Face goldens (reference_outputs/tokenizer/goldens.json).
 
 The goldens were written by tools/make_tokenizer_goldens.py with transformers 4.57.6's slow
 XLMRobertaTokenizer (ids, tokens, masks, truncation, padding, overflow, decode, warnings) and its fast
@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from xlmr_np.tokenizer import BatchEncoding, XLMRobertaTokenizer
+from xlmr_np.text import BatchEncoding, XLMRobertaTokenizer
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference_outputs", "tokenizer")
 MODEL = os.path.join(GOLDEN_DIR, "sentencepiece.bpe.model")
@@ -109,6 +109,40 @@ def test_fairseq_mapping_against_sentencepiece(tok):
     for k in (3, 4, 100, sp.get_piece_size() - 1):
         assert tok.convert_tokens_to_ids(sp.id_to_piece(k)) == k + 1
     assert tok.mask_token_id == sp.get_piece_size() + 1
+
+
+def test_fairseq_ids_worked_examples(tok):
+    # the examples in xlmr_np.text's docstrings hold, and fairseq_ids' ones on the shipped 8,000-piece model too
+    import doctest
+
+    from xlmr_np.text import decoding, fairseq_ids
+
+    for module, examples in ((fairseq_ids, 6), (decoding, 1)):
+        result = doctest.testmod(module)
+        assert result.attempted >= examples and result.failed == 0, module.__name__
+    sp = tok.sp_model
+    assert [fairseq_ids.base_token_to_id(sp, t) for t in ("<pad>", "\u2581", "<mask>", "qqqqzzz")] == [1, 4, 8001, None]
+    assert [fairseq_ids.base_id_to_token(sp, i) for i in (0, 3, 4, 8001, 8002)] == ["<s>", "<unk>", "\u2581",
+                                                                                 "<mask>", None]
+
+
+def test_added_token_pieces_and_their_offsets(tok):
+    # how an offset is made (xlmr_np/text/offsets.py): <mask> (lstrip) spans the spaces it swallowed on its
+    # left; the text around it goes to SentencePiece as chunks whose spans are shifted by the chunk's start
+    from xlmr_np.text.added_tokens import split_on_added_tokens
+    from xlmr_np.text.offsets import spm_encode_with_spans, text_offsets
+    from xlmr_np.text.pieces import text_chunks
+
+    text = "Hi  <mask> there"
+    plan = split_on_added_tokens(text, tok._added_pattern, tok._added_encoder, tok._added_decoder)
+    assert [(p.start, p.end, p.added_id) for p in plan] == [(0, 2, None), (4, 10, tok.mask_token_id), (10, 16, None)]
+    assert (plan[1].span_start, plan[1].span_end) == (2, 10)
+    assert text_chunks(text, plan) == ["Hi", " there"]
+    spans = [s for _, s in spm_encode_with_spans(tok.sp_model, text_chunks(text, plan))]
+    assert spans == [[(0, 2)], [(1, 4), (4, 6)]]
+    assert text_offsets(plan, spans) == [(0, 2), (2, 10), (11, 14), (14, 16)]
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert enc["offset_mapping"] == text_offsets(plan, spans)
 
 
 # ---------------------------------------------------------------- strings

@@ -25,7 +25,7 @@ _EXPORTS = {
     "XLMRobertaForMultipleChoice": "modeling",
     "XLMRobertaForTokenClassification": "modeling",
     "XLMRobertaForQuestionAnswering": "modeling",
-    "XLMRobertaTokenizer": "tokenizer",
+    "XLMRobertaTokenizer": "text",
     "pipeline": "pipelines",
 }
 

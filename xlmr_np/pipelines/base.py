@@ -45,7 +45,7 @@ def resolve_directory(model):
 
 def load_tokenizer(directory, tokenizer=None):
     """The tokenizer object given, or the one saved in `directory` (sentencepiece.bpe.model + json files)."""
-    from ..tokenizer import XLMRobertaTokenizer
+    from ..text import XLMRobertaTokenizer
 
     if tokenizer is None:
         tokenizer = directory

@@ -24,9 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import heads
+from ..text import SPIECE_UNDERLINE
 from .base import Pipeline, PipelineError, host
-
-SPIECE_UNDERLINE = "\u2581"
 
 
 class QuestionAnsweringPipeline(Pipeline):

@@ -27,10 +27,10 @@ import numpy as np
 
 from ..core import heads
 from ..core.ops import softmax  # exp(x - max) / sum, as HF's pipelines
+from ..text import SPIECE_UNDERLINE
 from .base import Pipeline, PipelineError, as_list, check_text, host
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
-SPIECE_UNDERLINE = "\u2581"
 
 
 class TokenClassificationPipeline(Pipeline):

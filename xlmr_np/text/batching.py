@@ -1,7 +1,7 @@
-"""Truncation, special-token layout, padding and tensor conversion for xlmr_np.tokenizer.
+"""Truncation, special-token layout, padding, tensor conversion and BatchEncoding for xlmr_np.text.
 
-Pure functions on lists of ids (and, alongside, character offsets).  They follow Hugging Face transformers
-4.57.6, `tokenization_utils_base.py`:
+Pure functions on lists of ids (and, alongside, character offsets), and the two small types they use
+(`PadOptions`, `BatchEncoding`).  They follow Hugging Face transformers 4.57.6, `tokenization_utils_base.py`:
 
 - `resolve_strategies` is `PreTrainedTokenizerBase._get_padding_truncation_strategies` (including its
   warnings and the fall-back to `model_max_length`);
@@ -9,8 +9,13 @@ Pure functions on lists of ids (and, alongside, character offsets).  They follow
   "longest_first" removes from the longer sequence, then alternately, the first sequence keeping the extra
   token; impossible requests are logged, not raised, and leave the input untouched);
 - `pad_features` is `_pad` (attention mask 0, special-tokens mask 1, token type 0 and offsets (0, 0) on the
-  padded side; `pad_to_multiple_of` rounds the target length up);
-- `to_numpy` is `BatchEncoding.convert_to_tensors` for "np" (int64; ragged lists become object arrays);
+  padded side; `pad_to_multiple_of` rounds the target length up), and `pad_batch_to_numpy` the same for a
+  whole batch, written straight into arrays;
+- `to_numpy` is `BatchEncoding.convert_to_tensors` for "np" (int64; ragged lists become object arrays), and
+  `BatchEncoding` the result dict with attribute access;
+- `layout_with_specials` is `models/xlm_roberta/tokenization_xlm_roberta.py`,
+  `XLMRobertaTokenizer.build_inputs_with_special_tokens` (and `get_special_tokens_mask`) for any per-token
+  values;
 - `overflow_windows` is the windowing of the Rust `tokenizers` library (`Encoding::truncate`), which HF's
   *fast* tokenizer uses for `return_overflowing_tokens` (one row per window plus `overflow_to_sample_mapping`).
 
@@ -23,10 +28,12 @@ from __future__ import annotations
 import itertools
 import logging
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
 
 import numpy as np
 
+# the logger of tokenizer.py (named as before xlmr_np/text/ existed: logging configs, tests' caplog)
 logger = logging.getLogger("xlmr_np.tokenizer")
 
 VERY_LARGE_INTEGER = int(1e30)  # HF's "no maximum length" marker for model_max_length
@@ -35,7 +42,34 @@ LARGE_INTEGER = int(1e20)
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 TRUNCATION_STRATEGIES = ("only_first", "only_second", "longest_first", "do_not_truncate")
 
-Offset = Tuple[int, int]
+
+class BatchEncoding(dict):
+    """The result of calling the tokenizer: a dict ("input_ids", "attention_mask", ...) with attribute access."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"BatchEncoding has no field {name!r}; fields: {list(self)}") from None
+
+    @property
+    def data(self) -> dict:
+        return dict(self)
+
+
+@dataclass(frozen=True)
+class PadOptions:
+    """How to pad (HF `_pad`'s arguments): a PADDING_STRATEGIES name, the target length (None: the row's
+    own), rounding up to a multiple, "left" or "right", whether to add an attention mask, the pad id."""
+
+    padding: str
+    max_length: Optional[int]
+    pad_to_multiple_of: Optional[int]
+    side: str
+    return_attention_mask: bool
+    pad_id: Optional[int]
 
 
 def resolve_strategies(padding, truncation, max_length, pad_to_multiple_of, model_max_length, warned, verbose=True):
@@ -82,28 +116,8 @@ def resolve_strategies(padding, truncation, max_length, pad_to_multiple_of, mode
         )
 
     if max_length is None:
-        if padding_strategy == "max_length":
-            if model_max_length > LARGE_INTEGER:
-                if verbose and "pad-no-max-length" not in warned:
-                    logger.warning(
-                        "Asking to pad to max_length but no maximum length is provided and the model has no "
-                        "predefined maximum length. Default to no padding."
-                    )
-                    warned.add("pad-no-max-length")
-                padding_strategy = "do_not_pad"
-            else:
-                max_length = model_max_length
-        if truncation_strategy != "do_not_truncate":
-            if model_max_length > LARGE_INTEGER:
-                if verbose and "truncate-no-max-length" not in warned:
-                    logger.warning(
-                        "Asking to truncate to max_length but no maximum length is provided and the model has no "
-                        "predefined maximum length. Default to no truncation."
-                    )
-                    warned.add("truncate-no-max-length")
-                truncation_strategy = "do_not_truncate"
-            else:
-                max_length = model_max_length
+        padding_strategy, truncation_strategy, max_length = _fall_back_to_model_max_length(
+            padding_strategy, truncation_strategy, model_max_length, warned, verbose)
 
     if (
         truncation_strategy != "do_not_truncate"
@@ -116,6 +130,36 @@ def resolve_strategies(padding, truncation, max_length, pad_to_multiple_of, mode
             f"Truncation and padding are both activated but truncation length ({max_length}) is not a multiple of "
             f"pad_to_multiple_of ({pad_to_multiple_of}); choose a max_length that is a multiple of it."
         )
+    return padding_strategy, truncation_strategy, max_length
+
+
+def _fall_back_to_model_max_length(padding_strategy: str, truncation_strategy: str, model_max_length: int,
+                                   warned: set, verbose: bool):
+    """No max_length given: padding to "max_length" and truncation use `model_max_length`, or are switched
+    off with a one-time warning when the model has none (HF's `VERY_LARGE_INTEGER` marker)."""
+    max_length = None
+    if padding_strategy == "max_length":
+        if model_max_length > LARGE_INTEGER:
+            if verbose and "pad-no-max-length" not in warned:
+                logger.warning(
+                    "Asking to pad to max_length but no maximum length is provided and the model has no "
+                    "predefined maximum length. Default to no padding."
+                )
+                warned.add("pad-no-max-length")
+            padding_strategy = "do_not_pad"
+        else:
+            max_length = model_max_length
+    if truncation_strategy != "do_not_truncate":
+        if model_max_length > LARGE_INTEGER:
+            if verbose and "truncate-no-max-length" not in warned:
+                logger.warning(
+                    "Asking to truncate to max_length but no maximum length is provided and the model has no "
+                    "predefined maximum length. Default to no truncation."
+                )
+                warned.add("truncate-no-max-length")
+            truncation_strategy = "do_not_truncate"
+        else:
+            max_length = model_max_length
     return padding_strategy, truncation_strategy, max_length
 
 
@@ -202,9 +246,10 @@ def overflow_windows(length: int, window: int, stride: int, side: str) -> List[s
     return windows
 
 
-def pad_features(features: dict, padding: str, max_length: Optional[int], pad_to_multiple_of: Optional[int],
-                 side: str, return_attention_mask: bool, pad_id: int) -> dict:
+def pad_features(features: dict, pad: PadOptions) -> dict:
     """Pad one example's features in place (HF `_pad`); the attention mask is created if asked for."""
+    padding, max_length, pad_to_multiple_of = pad.padding, pad.max_length, pad.pad_to_multiple_of
+    side, return_attention_mask, pad_id = pad.side, pad.return_attention_mask, pad.pad_id
     ids = features["input_ids"]
     if padding == "longest":
         max_length = len(ids)
@@ -223,14 +268,15 @@ def pad_features(features: dict, padding: str, max_length: Optional[int], pad_to
     return features
 
 
-def pad_batch_to_numpy(rows: list, padding: str, max_length: Optional[int], pad_to_multiple_of: Optional[int],
-                       side: str, return_attention_mask: bool, pad_id: int) -> Optional[dict]:
+def pad_batch_to_numpy(rows: list, pad: PadOptions) -> Optional[dict]:
     """The batch padding of `pad_features` + `to_numpy`, straight into int64 arrays; None if the result
     would be ragged (a row longer than the padded length), which the list path handles.
 
     Same values and key order as padding every row and converting: per-row lists are concatenated once
     and scattered into [B, T] (offsets [B, T, 2]) arrays pre-filled with the padding values.
     """
+    padding, max_length, pad_to_multiple_of = pad.padding, pad.max_length, pad.pad_to_multiple_of
+    side, return_attention_mask, pad_id = pad.side, pad.return_attention_mask, pad.pad_id
     lengths = np.array([len(r["input_ids"]) for r in rows], dtype=np.int64)  # [B]
     if padding == "longest":
         max_length = int(lengths.max())
@@ -279,6 +325,16 @@ def to_numpy(features: dict, prepend_batch_axis: bool) -> dict:
         else:
             out[key] = np.asarray(value, dtype=np.int64)
     return out
+
+
+def batch_encoding(features: dict, return_tensors, prepend_batch_axis: bool = False) -> BatchEncoding:
+    """The call's result: the feature lists as they are, or as int64 arrays when `return_tensors` ("np")."""
+    return BatchEncoding(to_numpy(features, prepend_batch_axis) if return_tensors else features)
+
+
+def num_special_tokens(pair: bool) -> int:
+    """How many special tokens `layout_with_specials` adds: 2 (`<s> A </s>`) or 4 (`<s> A </s></s> B </s>`)."""
+    return 4 if pair else 2
 
 
 def layout_with_specials(a: Sequence, b: Optional[Sequence], cls, sep) -> list:

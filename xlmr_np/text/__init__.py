@@ -1,0 +1,24 @@
+"""xlmr_np.text: XLM-RoBERTa's SentencePiece tokenizer with Hugging Face's API.
+
+Equal to HF transformers 4.57.6's slow `XLMRobertaTokenizer` (`models/xlm_roberta/tokenization_xlm_roberta.py`
+on `tokenization_utils.py` and `tokenization_utils_base.py`); docs/tokenizer.md says how that is checked.
+One module per idea, each naming the HF functions it follows:
+
+    tokenizer.py     XLMRobertaTokenizer: the state (spm model, added tokens, lookups) and the public API
+    inputs.py        __call__'s inputs checked and sorted into (first, second) examples
+    added_tokens.py  AddedToken, cutting text on added tokens, the special-token attributes
+    pieces.py        text to spm pieces and model ids, one sentencepiece call per batch; SPIECE_UNDERLINE
+    offsets.py       character offsets of every token, the whole path step by step
+    fairseq_ids.py   the fairseq id mapping (spm id k -> k + 1, <mask> = len(spm) + 1, ...)
+    prepare.py       per example: truncate, add <s> </s>, then pad and collate; fast-tokenizer overflow windows
+    batching.py      truncation plans, padding, numpy conversion, BatchEncoding
+    decoding.py      ids back to text
+    files.py         sentencepiece.bpe.model and the JSON files: from_pretrained / save_pretrained
+"""
+
+from .added_tokens import AddedToken
+from .batching import BatchEncoding
+from .pieces import SPIECE_UNDERLINE
+from .tokenizer import XLMRobertaTokenizer
+
+__all__ = ["XLMRobertaTokenizer", "AddedToken", "BatchEncoding", "SPIECE_UNDERLINE"]

@@ -1,0 +1,200 @@
+"""Added tokens: AddedToken, the special-token attributes, and cutting text on added tokens.
+
+Added tokens (the special tokens `<s>`, `</s>`, `<pad>`, `<unk>`, `<mask>` and any extra ones) are matched in
+the raw text before SentencePiece sees it.  HF's behaviour followed here:
+
+- `AddedToken` is the `tokenizers` library's class as HF re-exports it in `tokenization_utils_base.py`
+  (content, single_word, lstrip, rstrip, normalized, special); `to_dict`/`from_dict` are its form in
+  tokenizer_config.json's `added_tokens_decoder` (older files wrap it as `{"__type": "AddedToken", ...}`);
+- `split_on_added_tokens` is the first half of `tokenization_utils.py`, `PreTrainedTokenizer.tokenize`:
+  `Trie.split` cuts the text leftmost-longest on the added tokens, then a token with `rstrip`/`lstrip`
+  swallows the whitespace on that side and a `single_word` token that is not a whole word is given back to
+  the text;
+- `SpecialTokensMixin` is the read side of `tokenization_utils_base.py`, `SpecialTokensMixin`: `bos_token`
+  ... `mask_token`, their `*_id`s, `additional_special_tokens`, `special_tokens_map`, `all_special_tokens`
+  and `all_special_ids`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Union
+
+SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+
+class AddedToken:
+    """A token matched in the raw text before SentencePiece runs (HF/tokenizers `AddedToken`).
+
+    lstrip/rstrip: swallow the whitespace on that side; single_word: only match as a whole word;
+    special: skipped by `decode(skip_special_tokens=True)`; normalized: kept for saving only.
+    """
+
+    __slots__ = ("content", "single_word", "lstrip", "rstrip", "normalized", "special")
+
+    def __init__(self, content: str, single_word=False, lstrip=False, rstrip=False, normalized=None, special=False):
+        if not isinstance(content, str):
+            raise TypeError(f"AddedToken content must be a str, got {type(content).__name__}")
+        self.content, self.single_word, self.lstrip, self.rstrip = content, single_word, lstrip, rstrip
+        self.special = special
+        self.normalized = (not special) if normalized is None else normalized
+
+    def __str__(self):
+        return self.content
+
+    def __repr__(self):
+        return (f"AddedToken({self.content!r}, rstrip={self.rstrip}, lstrip={self.lstrip}, "
+                f"single_word={self.single_word}, normalized={self.normalized}, special={self.special})")
+
+    def to_dict(self, with_special=True) -> dict:
+        d = {"content": self.content, "lstrip": self.lstrip, "normalized": self.normalized, "rstrip": self.rstrip,
+             "single_word": self.single_word}
+        if with_special:
+            d["special"] = self.special
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, special=None) -> "AddedToken":
+        d = {k: v for k, v in d.items() if k != "__type"}
+        if special is not None:
+            d["special"] = special
+        return cls(**d)
+
+
+def added_token_pattern(contents) -> Optional["re.Pattern"]:
+    """A regex matching any of `contents`, longest first (so `<s>` never cuts `<s>x` if that is a token);
+    None when there is nothing to match."""
+    contents = sorted((c for c in contents if c), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, contents))) if contents else None
+
+
+class TextPiece:
+    """One piece of a text cut on added tokens.
+
+    `text[start:end]` goes to SentencePiece when `added_id` is None; otherwise the piece is the added token
+    `added_id`, and `span_start:span_end` is the character span it covers in the text: its match plus the
+    whitespace it swallowed (what the fast tokenizer reports as its offsets).  The span is kept up to date
+    for added tokens only; a text piece's offsets come from SentencePiece (offsets.text_offsets).
+    """
+
+    __slots__ = ("start", "end", "added_id", "span_start", "span_end")
+
+    def __init__(self, start: int, end: int, added_id: Optional[int] = None):
+        self.start, self.end, self.added_id = start, end, added_id
+        self.span_start, self.span_end = start, end
+
+    def __repr__(self):
+        if self.added_id is None:
+            return f"TextPiece({self.start}, {self.end})"
+        return (f"TextPiece({self.start}, {self.end}, added_id={self.added_id}, "
+                f"span=({self.span_start}, {self.span_end}))")
+
+
+def split_on_added_tokens(text: str, pattern, encoder: Dict[str, int], decoder: Dict[int, AddedToken]
+                          ) -> List[TextPiece]:
+    """Cut `text` into TextPieces on the added tokens (HF `PreTrainedTokenizer.tokenize`, first half).
+
+    `pattern` is `added_token_pattern(encoder)` (None: no added tokens), `encoder` maps contents to ids and
+    `decoder` ids to AddedTokens.  Empty pieces are dropped, so "" gives [].
+    """
+    if pattern is None:
+        return [TextPiece(0, len(text))] if text else []
+    pieces, pos = [], 0
+    for m in pattern.finditer(text):
+        if m.start() > pos:
+            pieces.append(TextPiece(pos, m.start()))
+        pieces.append(TextPiece(m.start(), m.end(), encoder[m.group()]))
+        pos = m.end()
+    if not pieces:
+        return [TextPiece(0, len(text))] if text else []
+    if pos < len(text):
+        pieces.append(TextPiece(pos, len(text)))
+    for i, piece in enumerate(pieces):
+        if piece.added_id is not None:
+            left = pieces[i - 1] if i > 0 else None
+            right = pieces[i + 1] if i + 1 < len(pieces) else None
+            _strip_and_check_word(text, piece, decoder[piece.added_id], left, right)
+    return [p for p in pieces if p.start < p.end]
+
+
+def _strip_and_check_word(text: str, piece: TextPiece, token: AddedToken, left: Optional[TextPiece],
+                          right: Optional[TextPiece]) -> None:
+    """Apply `token`'s rstrip, lstrip and single_word to its piece and its neighbours, in place."""
+    if token.rstrip and right is not None and right.added_id is None and right.start < right.end:
+        chunk = text[right.start:right.end]
+        right.start = right.end - len(chunk.lstrip())  # swallow whitespace on the right
+        piece.span_end = right.start
+    if token.lstrip and left is not None and left.added_id is None and left.start < left.end:
+        chunk = text[left.start:left.end]
+        left.end = left.start + len(chunk.rstrip())  # swallow whitespace on the left
+        piece.span_start = left.end
+    if token.single_word:  # not a whole word: the token is plain text, merged into its neighbour
+        if left is not None and left.start < left.end and text[left.end - 1] != " ":
+            left.end, left.added_id, piece.start = piece.end, None, piece.end
+        elif right is not None and right.start < right.end and text[right.start] != " ":
+            right.start, right.added_id, piece.end = piece.start, None, piece.start
+
+
+class SpecialTokensMixin:
+    """The special-token attributes of HF's tokenizers, read from the host class's state.
+
+    The host sets `_special` (attribute name -> str | AddedToken | None, in SPECIAL_TOKEN_ATTRIBUTES order),
+    `_additional_special` (list of str | AddedToken), `_special_ids` (attribute name -> id | None) and
+    provides `_token_to_id(token) -> id`.
+    """
+
+    pad_token_type_id = 0
+
+    def _special_token(self, attr: str) -> Optional[str]:
+        value = self._special.get(attr)
+        return None if value is None else str(value)
+
+    def _special_id(self, attr: str) -> Optional[int]:
+        return self._special_ids[attr]
+
+    bos_token = property(lambda self: self._special_token("bos_token"))
+    eos_token = property(lambda self: self._special_token("eos_token"))
+    unk_token = property(lambda self: self._special_token("unk_token"))
+    sep_token = property(lambda self: self._special_token("sep_token"))
+    pad_token = property(lambda self: self._special_token("pad_token"))
+    cls_token = property(lambda self: self._special_token("cls_token"))
+    mask_token = property(lambda self: self._special_token("mask_token"))
+    bos_token_id = property(lambda self: self._special_id("bos_token"))
+    eos_token_id = property(lambda self: self._special_id("eos_token"))
+    unk_token_id = property(lambda self: self._special_id("unk_token"))
+    sep_token_id = property(lambda self: self._special_id("sep_token"))
+    pad_token_id = property(lambda self: self._special_id("pad_token"))
+    cls_token_id = property(lambda self: self._special_id("cls_token"))
+    mask_token_id = property(lambda self: self._special_id("mask_token"))
+
+    @property
+    def additional_special_tokens(self) -> List[str]:
+        return [str(t) for t in self._additional_special]
+
+    @property
+    def additional_special_tokens_ids(self) -> List[int]:
+        return [self._token_to_id(t) for t in self.additional_special_tokens]
+
+    @property
+    def special_tokens_map(self) -> Dict[str, Union[str, List[str]]]:
+        out = {attr: str(v) for attr, v in self._special.items() if v is not None}
+        if self._additional_special:
+            out["additional_special_tokens"] = self.additional_special_tokens
+        return out
+
+    def _all_special_tokens_extended(self) -> list:
+        """Every special token once (str or AddedToken as given), attributes first, then the additional ones."""
+        tokens, seen = [], set()
+        for value in list(self._special.values()) + self._additional_special:
+            if value is not None and str(value) not in seen:
+                seen.add(str(value))
+                tokens.append(value)
+        return tokens
+
+    @property
+    def all_special_tokens(self) -> List[str]:
+        return [str(t) for t in self._all_special_tokens_extended()]
+
+    @property
+    def all_special_ids(self) -> List[int]:
+        return [self._token_to_id(t) for t in self.all_special_tokens]
