@@ -7,7 +7,7 @@ import pytest
 
 from xlmr_np.config import ConfigError, XLMRobertaConfig
 
-BASE = {  # FacebookAI/xlm-roberta-base config.json (hf_xlmr_spec.md §1.2)
+BASE = {  # FacebookAI/xlm-roberta-base config.json
     "architectures": ["XLMRobertaForMaskedLM"], "attention_probs_dropout_prob": 0.1, "bos_token_id": 0,
     "eos_token_id": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 768,
     "initializer_range": 0.02, "intermediate_size": 3072, "layer_norm_eps": 1e-05, "max_position_embeddings": 514,

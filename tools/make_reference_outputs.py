@@ -16,8 +16,8 @@ Usage:
     python tools/make_reference_outputs.py --only a,b      # regenerate some cases (MANIFEST keeps the rest)
     python tools/make_reference_outputs.py --check         # only re-run HF on the stored files and compare
 
-Reference behaviour: transformers 4.57.6 `models/xlm_roberta/modeling_xlm_roberta.py` (see
-/work/shared/reference/hf_xlmr_spec.md); torch 2.13 CPU with one thread so reruns are bit-identical.
+Reference behaviour: transformers 4.57.6 `models/xlm_roberta/modeling_xlm_roberta.py` (XLMRobertaModel.forward,
+XLMRobertaForCausalLM.forward, GenerationMixin.generate); torch 2.13 CPU with one thread so reruns are bit-identical.
 """
 
 import argparse
@@ -781,7 +781,7 @@ Total: {total:.1f} MB ({total_mib:.2f} MiB). `real_width` alone is {rw:.1f} MB: 
   and its continuation is all pads), where both agree.
 - Relative position types with a cache: 4.57 uses the single query index `S-1` for every new query, which is
   right only for one-token steps; no golden.
-- 4-D attention masks: 4.57 raises a ValueError (spec §3.1).
+- 4-D attention masks: 4.57 raises a ValueError (ModuleUtilsMixin.get_extended_attention_mask).
 
 ## HF 4.57.6 behaviours these cases pin down
 
@@ -801,7 +801,7 @@ Total: {total:.1f} MB ({total_mib:.2f} MiB). `real_width` alone is {rw:.1f} MB: 
   `is_decoder=False` only warns and stays bidirectional (`causal_lm_not_decoder`).
 - Greedy decoding by repeated full passes (`sequences`) differs from HF's `model.generate()`
   (`hf_generate_sequences`{gen_note}): generate passes 0-based position ids built from the attention mask
-  (`cumsum - 1`), a plain forward starts at 2 (spec §10.3). xlmr_np follows the full-pass definition.
+  (`cumsum - 1`), a plain forward starts at 2 (GenerationMixin.prepare_inputs_for_generation). xlmr_np follows the full-pass definition.
 - Reloading shifts tensors to other memory alignments, so torch may round the last bit differently from the model
   that was saved (up to {built:.1e} here); the stored outputs are those of the reloaded model, which reruns
   bit-identically (`--check`).

@@ -56,6 +56,21 @@ def prepare(cfg, xp, dtype, *, input_ids=None, attention_mask=None, token_type_i
             head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
             past_length=0):
     """Validate and convert the inputs of one forward call; returns a dict of arrays (None where absent)."""
+    input_ids, inputs_embeds = _tokens(cfg, xp, dtype, input_ids, inputs_embeds)
+    batch, length = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
+    position_ids = _positions(cfg, xp, position_ids, input_ids, batch, length, past_length)
+    token_type_ids = _token_types(cfg, xp, token_type_ids, batch, length)
+    attention_mask = _attention_mask(xp, dtype, attention_mask, batch, length, past_length)
+    head_mask = _head_mask(cfg, xp, dtype, head_mask)
+    encoder_hidden_states, encoder_attention_mask = _cross_inputs(cfg, xp, dtype, encoder_hidden_states,
+                                                                  encoder_attention_mask, batch, length)
+    return dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask)
+
+
+def _tokens(cfg, xp, dtype, input_ids, inputs_embeds):
+    """Exactly one of input_ids [B, T] (ids in the vocabulary) or inputs_embeds [B, T, D], checked."""
     if (input_ids is None) == (inputs_embeds is None):
         raise InputError("pass exactly one of input_ids or inputs_embeds")
     if input_ids is not None:
@@ -64,16 +79,18 @@ def prepare(cfg, xp, dtype, *, input_ids=None, attention_mask=None, token_type_i
             raise InputError(f"input_ids must be [batch, tokens], got shape {tuple(input_ids.shape)}")
         _check_range(input_ids, "input_ids", cfg.vocab_size,
                      f"the checkpoint's vocabulary has {cfg.vocab_size} entries (is the tokenizer from another model?)", xp)
-        batch, length = input_ids.shape
     else:
         inputs_embeds = as_array(inputs_embeds, "inputs_embeds", xp)
         if inputs_embeds.ndim != 3 or inputs_embeds.shape[-1] != cfg.hidden_size:
             raise InputError(f"inputs_embeds must be [batch, tokens, {cfg.hidden_size}], got {tuple(inputs_embeds.shape)}")
         inputs_embeds = inputs_embeds.astype(dtype, copy=False)
-        batch, length = inputs_embeds.shape[:2]
-    if length == 0:
+    if (input_ids if input_ids is not None else inputs_embeds).shape[1] == 0:
         raise InputError("the input has no tokens")
+    return input_ids, inputs_embeds
 
+
+def _positions(cfg, xp, position_ids, input_ids, batch, length, past_length):
+    """position_ids [B|1, T] checked against the table, or None; without them, the length the positions allow."""
     if position_ids is not None:
         position_ids = _integer_ids(position_ids, "position_ids", xp)
         if position_ids.ndim == 1:
@@ -93,71 +110,81 @@ def prepare(cfg, xp, dtype, *, input_ids=None, attention_mask=None, token_type_i
                 f"sequence of {longest} tokens is longer than the {cfg.max_tokens} the position table allows "
                 f"(max_position_embeddings {cfg.max_position_embeddings} - pad_token_id {cfg.pad_token_id} - 1); "
                 f"truncate the input (tokenizer truncation=True, max_length={cfg.max_tokens}) or split it into windows")
-
     if cfg.position_embedding_type != "absolute" and past_length + length > cfg.max_position_embeddings:
         # The distance table has 2 max_position_embeddings - 1 rows: |query - key| must stay below max_pos.
         raise InputError(f"{past_length + length} positions exceed max_position_embeddings "
                          f"({cfg.max_position_embeddings}) of this relative-position model; shorten the input")
+    return position_ids
 
+
+def _token_types(cfg, xp, token_type_ids, batch, length):
+    """token_type_ids [B, T], zeros when not given (HF's buffer of max_position_embeddings zeros)."""
     if token_type_ids is None:
         if length > cfg.max_position_embeddings:
             # HF slices a buffer of max_position_embeddings zeros; longer inputs fail there too.
             raise InputError(f"{length} tokens exceed max_position_embeddings ({cfg.max_position_embeddings})")
-        token_type_ids = xp.zeros((batch, length), dtype=xp.int64)
-    else:
-        token_type_ids = _integer_ids(token_type_ids, "token_type_ids", xp)
-        if tuple(token_type_ids.shape) != (batch, length):
-            raise InputError(f"token_type_ids must have the ids' shape {(batch, length)}, got {tuple(token_type_ids.shape)}")
-        _check_range(token_type_ids, "token_type_ids", cfg.type_vocab_size,
-                     f"this checkpoint has type_vocab_size={cfg.type_vocab_size} (XLM-R checkpoints use only type 0)", xp)
+        return xp.zeros((batch, length), dtype=xp.int64)
+    token_type_ids = _integer_ids(token_type_ids, "token_type_ids", xp)
+    if tuple(token_type_ids.shape) != (batch, length):
+        raise InputError(f"token_type_ids must have the ids' shape {(batch, length)}, got {tuple(token_type_ids.shape)}")
+    _check_range(token_type_ids, "token_type_ids", cfg.type_vocab_size,
+                 f"this checkpoint has type_vocab_size={cfg.type_vocab_size} (XLM-R checkpoints use only type 0)", xp)
+    return token_type_ids
 
+
+def _attention_mask(xp, dtype, attention_mask, batch, length, past_length):
+    """[B, P + T] or [B, T, P + T]; all ones when not given."""
     key_length = past_length + length
     if attention_mask is None:
-        attention_mask = xp.ones((batch, key_length), dtype=dtype)
-    else:
-        attention_mask = as_array(attention_mask, "attention_mask", xp)
-        expected_2d, expected_3d = (batch, key_length), (batch, length, key_length)
-        if tuple(attention_mask.shape) not in (expected_2d, expected_3d):
-            cached = f" (past {past_length} + new {length})" if past_length else ""
-            raise InputError(
-                f"attention_mask must be [batch, keys] = {list(expected_2d)}{cached} or [batch, queries, keys] = "
-                f"{list(expected_3d)}, got {list(attention_mask.shape)}")
+        return xp.ones((batch, key_length), dtype=dtype)
+    attention_mask = as_array(attention_mask, "attention_mask", xp)
+    expected_2d, expected_3d = (batch, key_length), (batch, length, key_length)
+    if tuple(attention_mask.shape) not in (expected_2d, expected_3d):
+        cached = f" (past {past_length} + new {length})" if past_length else ""
+        raise InputError(
+            f"attention_mask must be [batch, keys] = {list(expected_2d)}{cached} or [batch, queries, keys] = "
+            f"{list(expected_3d)}, got {list(attention_mask.shape)}")
+    return attention_mask
 
-    if head_mask is not None:
-        head_mask = as_array(head_mask, "head_mask", xp).astype(dtype)
-        layers, heads = cfg.num_hidden_layers, cfg.num_attention_heads
-        if head_mask.shape == (heads,):
-            head_mask = xp.broadcast_to(head_mask, (layers, heads))  # [H] -> [L, H]
-        elif head_mask.shape != (layers, heads):
-            raise InputError(f"head_mask must be [heads] = [{heads}] or [layers, heads] = [{layers}, {heads}], "
-                             f"got {list(head_mask.shape)}")
 
-    if encoder_hidden_states is not None:
-        if not cfg.is_decoder:
-            encoder_hidden_states = encoder_attention_mask = None  # HF ignores them outside decoders
-        elif not cfg.add_cross_attention:
-            raise InputError("encoder_hidden_states were passed but this model has no cross-attention layers "
-                             "(config add_cross_attention=False)")
-        else:
-            encoder_hidden_states = as_array(encoder_hidden_states, "encoder_hidden_states", xp).astype(dtype, copy=False)
-            if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != batch \
-                    or encoder_hidden_states.shape[2] != cfg.hidden_size:
-                raise InputError(f"encoder_hidden_states must be [batch={batch}, source tokens, {cfg.hidden_size}], "
-                                 f"got {list(encoder_hidden_states.shape)}")
-            source = encoder_hidden_states.shape[1]
-            if encoder_attention_mask is None:
-                encoder_attention_mask = xp.ones((batch, source), dtype=dtype)
-            else:
-                encoder_attention_mask = as_array(encoder_attention_mask, "encoder_attention_mask", xp)
-                if tuple(encoder_attention_mask.shape) not in ((batch, source), (batch, length, source)):
-                    raise InputError(f"encoder_attention_mask must be [batch, source tokens] = [{batch}, {source}], "
-                                     f"got {list(encoder_attention_mask.shape)}")
-    elif encoder_attention_mask is not None and cfg.is_decoder and cfg.add_cross_attention:
-        raise InputError("encoder_attention_mask was passed without encoder_hidden_states")
+def _head_mask(cfg, xp, dtype, head_mask):
+    """[H] or [L, H] -> [L, H] (HF's get_head_mask), or None."""
+    if head_mask is None:
+        return None
+    head_mask = as_array(head_mask, "head_mask", xp).astype(dtype)
+    layers, heads = cfg.num_hidden_layers, cfg.num_attention_heads
+    if head_mask.shape == (heads,):
+        return xp.broadcast_to(head_mask, (layers, heads))  # [H] -> [L, H]
+    if head_mask.shape != (layers, heads):
+        raise InputError(f"head_mask must be [heads] = [{heads}] or [layers, heads] = [{layers}, {heads}], "
+                         f"got {list(head_mask.shape)}")
+    return head_mask
 
-    return dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
-                encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask)
+
+def _cross_inputs(cfg, xp, dtype, encoder_hidden_states, encoder_attention_mask, batch, length):
+    """(encoder_hidden_states [B, S, D], its mask [B, S] or [B, T, S]) for cross-attention decoders, else Nones."""
+    if encoder_hidden_states is None:
+        if encoder_attention_mask is not None and cfg.is_decoder and cfg.add_cross_attention:
+            raise InputError("encoder_attention_mask was passed without encoder_hidden_states")
+        return None, encoder_attention_mask
+    if not cfg.is_decoder:
+        return None, None  # HF ignores them outside decoders
+    if not cfg.add_cross_attention:
+        raise InputError("encoder_hidden_states were passed but this model has no cross-attention layers "
+                         "(config add_cross_attention=False)")
+    encoder_hidden_states = as_array(encoder_hidden_states, "encoder_hidden_states", xp).astype(dtype, copy=False)
+    if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != batch \
+            or encoder_hidden_states.shape[2] != cfg.hidden_size:
+        raise InputError(f"encoder_hidden_states must be [batch={batch}, source tokens, {cfg.hidden_size}], "
+                         f"got {list(encoder_hidden_states.shape)}")
+    source = encoder_hidden_states.shape[1]
+    if encoder_attention_mask is None:
+        return encoder_hidden_states, xp.ones((batch, source), dtype=dtype)
+    encoder_attention_mask = as_array(encoder_attention_mask, "encoder_attention_mask", xp)
+    if tuple(encoder_attention_mask.shape) not in ((batch, source), (batch, length, source)):
+        raise InputError(f"encoder_attention_mask must be [batch, source tokens] = [{batch}, {source}], "
+                         f"got {list(encoder_attention_mask.shape)}")
+    return encoder_hidden_states, encoder_attention_mask
 
 
 def validate_past(past_key_values, cfg, batch):

@@ -154,7 +154,7 @@ class XLMRobertaForCausalLM(XLMRobertaPreTrainedModel):
 
         Greedy by default; sampling applies temperature, then top-k, then top-p (HF's warper order).
         Positions continue as repeated full forward passes would (counted over non-pad tokens), NOT as
-        HF's generate does (0-based ids from the attention mask; hf_xlmr_spec.md §10.3).
+        HF's generate does (0-based ids from the attention mask, GenerationMixin.prepare_inputs_for_generation).
         Rows that produced eos_token_id (default: config.eos_token_id; None = never stop) are padded.
         """
         from .generation import generate

@@ -2,14 +2,10 @@
 
 Reference: transformers 4.57.6 `models/xlm_roberta/modeling_xlm_roberta.py` (XLMRobertaEmbeddings,
 XLMRobertaSelfAttention with eager attention, XLMRobertaLayer, XLMRobertaEncoder, XLMRobertaPooler,
-XLMRobertaModel.forward) and `modeling_utils.py` (ModuleUtilsMixin.get_extended_attention_mask,
-invert_attention_mask). Parameters are a flat dict with this project's names (the table from Hugging Face's
-names is xlmr_np/weights/keys.py); weights keep the checkpoint's [out, in] layout.
-Inputs reach these functions already checked and converted (xlmr_np/inputs.py).
-
-Five operations go through a kernel set (core/kernels.py): the embedding lookup, the activation, attention
-proper, the LM decoder and the encoder stack. With none given, the functions of this file and ops.py run:
-REFERENCE, at the bottom.
+XLMRobertaModel.forward) and `modeling_utils.py` (ModuleUtilsMixin). Parameters are a flat dict with this
+project's names (the table from HF's names: xlmr_np/weights/keys.py); weights keep the [out, in] layout.
+Inputs arrive checked (xlmr_np/inputs.py). Five operations go through a kernel set (core/kernels.py); with
+none given, this file's and ops.py's own functions run (REFERENCE, at the bottom).
 
 Shape legend: B batch, T query length (new tokens), P cached length, S key length (= P + T for
 self-attention, the encoder length for cross-attention), D hidden, H heads, Dh head dim, F intermediate.
@@ -31,16 +27,14 @@ def sub(params: dict, prefix: str) -> dict:
 
 # --- embeddings -------------------------------------------------------------------------------------------
 def position_ids_from_input_ids(input_ids, pad_id: int, past_length: int = 0):
-    """fairseq's make_positions (HF create_position_ids_from_input_ids): real tokens count pad+1, pad+2, ...
-    over non-pad tokens; pads stay at pad. Left and right padding therefore give a token the same position."""
+    """HF create_position_ids_from_input_ids: real tokens count pad+1, pad+2, ...; pads stay at pad."""
     xp = array_module(input_ids)
     is_token = (input_ids != pad_id).astype(xp.int64)  # [B, T]
     return (xp.cumsum(is_token, axis=1) + past_length) * is_token + pad_id  # [B, T]
 
 
 def position_ids_from_embeds(batch: int, length: int, pad_id: int, xp):
-    """With inputs_embeds padding cannot be seen: positions are pad+1 ... pad+T for every row
-    (XLMRobertaEmbeddings.create_position_ids_from_inputs_embeds)."""
+    """pad+1 ... pad+T for every row: padding cannot be seen in inputs_embeds (HF does the same)."""
     return xp.broadcast_to(xp.arange(pad_id + 1, pad_id + 1 + length, dtype=xp.int64), (batch, length))  # [B, T]
 
 
@@ -94,7 +88,7 @@ def self_attention_mask(mask, length: int, is_decoder: bool, dtype):
 
 
 def cross_attention_mask(mask, dtype):
-    """Encoder padding mask [B, S] or [B, T, S] -> additive [B, 1, 1|T, S] (ModuleUtilsMixin.invert_attention_mask)."""
+    """Encoder mask [B, S] or [B, T, S] -> additive [B, 1, 1|T, S] (ModuleUtilsMixin.invert_attention_mask)."""
     extended = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None, :, :]
     return additive_mask(extended, dtype)
 
@@ -113,8 +107,7 @@ def merge_heads(x):
 def relative_position_scores(p, cfg, q, k, cached: bool, first_query: int = 0):
     """Scores from learned distance embeddings (Shaw et al. 2018; Huang et al. 2020 for "relative_key_query").
 
-    distance = query position - key position, looked up in a (2 max_pos - 1)-row table. q holds the queries
-    first_query, first_query + 1, ... (all of them, or a block of rows).
+    distance = query position - key position, in a (2 max_pos - 1)-row table; q: queries first_query, ...
     HF quirk, copied on purpose: whenever a cache is in use (use_cache=True, even on the first call, or a
     past is given) XLMRobertaSelfAttention takes the single query position S-1 for every query row. That is
     right for one-token generation steps and differs from the uncached pass for multi-token blocks.
@@ -154,11 +147,8 @@ def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=F
 
 
 def attend(p, cfg, q, k, v, mask, head_mask=None, cached=False, relative=False, keep_probs=True):
-    """Attention proper, on heads already split: the probabilities times the values.
-
-    q [B, H, T, Dh], k and v [B, H, S, Dh] -> (context [B, T, H*Dh], probs [B, H, T, S] or None if not
-    keep_probs). H may be a share of the model's heads (p's "distance" table is shared by all heads).
-    """
+    """Attention proper (HF's eager_attention_forward): q [B, H, T, Dh], k, v [B, H, S, Dh] -> (context
+    [B, T, H*Dh], probs [B, H, T, S] or None). H may be a share of the heads (all share p's "distance")."""
     probs = attention_probs(p, cfg, q, k, mask, head_mask, cached, relative)  # [B, H, T, S]
     context = merge_heads(probs @ v)  # [B, H, T, S] @ [B, H, S, Dh] -> [B, H, T, Dh] -> [B, T, H*Dh]
     return context, probs if keep_probs else None
@@ -243,9 +233,8 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
             kernels=None):
     """Run the layers (all L, or the indices in `layers`) on the embeddings x [B, T, D] (XLMRobertaEncoder).
 
-    There is no final LayerNorm (post-LN model). Returns a dict with last_hidden_state, hidden_states (the
-    input first, then each layer's output), attentions, cross_attentions and past_key_values (None where not
-    requested).
+    No final LayerNorm (post-LN). Returns last_hidden_state, hidden_states (the input first, then each
+    layer's output), attentions, cross_attentions and past_key_values, None where not requested.
     """
     layers = range(cfg.num_hidden_layers) if layers is None else layers
     hidden, attentions, cross_attentions, cache = [x], [], [], []

@@ -5,8 +5,8 @@ last_hidden_state as nested lists of shape [1, T, D] (the batch axis of one kept
 `return_tensors=True`. With batching HF returns every input padded to its batch's length; here each input
 keeps its own length, as with HF's default batch_size=1.
 
-"sentence-embeddings" follows sentence-transformers 6.2 (`modules/pooling.py`, `modules/normalize.py`;
-shared/reference/ecosystem.md §2.4): masked pooling of the token vectors, read from the model folder's
+"sentence-embeddings" follows sentence-transformers 6.2 (`modules/pooling.py`, `modules/normalize.py`):
+masked pooling of the token vectors, read from the model folder's
 `modules.json` -> `1_Pooling/config.json` when present (the new {"pooling_mode": ...} or the legacy
 `pooling_mode_*_tokens` booleans; mean when none is set; several modes are concatenated in the order cls,
 max, mean, mean_sqrt_len_tokens, weightedmean, lasttoken), a Normalize module -> L2 normalisation

@@ -1,6 +1,6 @@
 """fill-mask: the most likely tokens for each `<mask>` in a text.
 
-Reference: transformers 4.57.6 `pipelines/fill_mask.py` (shared/reference/ecosystem.md §2.4):
+Reference: transformers 4.57.6 `pipelines/fill_mask.py` (`FillMaskPipeline`):
 - softmax over the whole vocabulary at each mask (special tokens included, nothing renormalised);
 - `targets` restrict the candidates to given tokens: looked up in the vocabulary, else the first piece of
   their tokenization (with a warning); duplicates dropped; probabilities are NOT renormalised over them;

@@ -1,7 +1,7 @@
 """question-answering: the likeliest answer spans of a context, with windows over long contexts.
 
 Reference: transformers 4.57.6 `pipelines/question_answering.py` with a fast tokenizer (the pipeline was
-removed in the 5.x line); shared/reference/ecosystem.md §2.4.
+removed in the 5.x line), `QuestionAnsweringPipeline.preprocess` and `postprocess`.
 - Features: `<s> question </s></s> context-window </s>`, the context cut into windows of at most
   `max_seq_len` tokens (default min(model max, 384)) overlapping by `doc_stride` (default
   min(max_seq_len // 2, 128)).

@@ -1,6 +1,6 @@
 """text-classification: labels and scores for a text or a text pair (cross-encoders, rerankers).
 
-Reference: transformers 4.57.6 `pipelines/text_classification.py` (shared/reference/ecosystem.md §2.4):
+Reference: transformers 4.57.6 `pipelines/text_classification.py` (`TextClassificationPipeline`):
 - `function_to_apply` defaults from the config: regression -> none; multi-label or a single label ->
   sigmoid; single-label or several labels -> softmax; else config.function_to_apply; else none;
 - `top_k` left out is the legacy mode: each input gives one {"label", "score"} dict (the best label), and a

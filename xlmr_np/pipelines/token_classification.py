@@ -1,7 +1,7 @@
 """token-classification (NER): a label per token, or entities grouped over tokens and words.
 
 Reference: transformers 4.57.6 `pipelines/token_classification.py` with a *fast* tokenizer (the slow one has
-no offsets); shared/reference/ecosystem.md §2.4. Per token: softmax over the labels; special tokens skipped;
+no offsets), `TokenClassificationPipeline.postprocess` and `aggregate`. Per token: softmax over the labels; special tokens skipped;
 `word` is the sentencepiece piece and (start, end) its character span in the text.
 - "none": every token {"entity", "score", "index", "word", "start", "end"};
 - "simple": the same tokens grouped into entities;

@@ -1,6 +1,6 @@
 """zero-shot-classification: rank candidate labels with an NLI (entailment) head.
 
-Reference: transformers 4.57.6 `pipelines/zero_shot_classification.py` (shared/reference/ecosystem.md §2.4):
+Reference: transformers 4.57.6 `pipelines/zero_shot_classification.py` (`ZeroShotClassificationPipeline`):
 - `candidate_labels` is a list or a comma-separated string (split, stripped, empties dropped); each label
   becomes the hypothesis `hypothesis_template.format(label)` (default "This example is {}.") paired with
   the sequence; a template that `format` leaves unchanged is an error;
