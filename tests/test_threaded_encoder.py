@@ -301,3 +301,16 @@ def test_a_child_forked_during_a_threaded_forward_gets_blas_and_the_lock_back():
         parallel._LOCK.release()
     assert os.WEXITSTATUS(status) == 0
     assert blas.get() == before
+
+
+def test_without_xlmr_np_threads_the_team_has_openblas_own_thread_count(runs, monkeypatch):
+    """The default thread count is read before BLAS is set to one thread per stream (read after, every team
+    had one thread: the threaded path ran, serially)."""
+    monkeypatch.delenv("XLMR_NP_THREADS", raising=False)
+    blas = openblas.openblas()
+    count = [3]  # as on a 3-core machine, whatever this one has
+    monkeypatch.setattr(blas, "get", lambda: count[0])
+    monkeypatch.setattr(blas, "set", lambda threads: count.__setitem__(0, threads))
+    params, cfg, x, mask, head_mask = _random_model()
+    fast_encoder(params, cfg, x, mask, head_mask)
+    assert [size for size, _, _ in runs] == [3] and count == [3]

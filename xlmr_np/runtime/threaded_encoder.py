@@ -83,8 +83,8 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
         return model.encoder(params, cfg, x, mask, head_mask, cross_input, cross_mask, past_key_values, use_cache,
                              output_attentions, output_hidden_states, trace, layers, kernels)
     try:
+        team = _team(min(thread_count(), cfg.num_attention_heads))  # counted before BLAS goes down to one thread
         with thread_limit(1):
-            team = _team(min(thread_count(), cfg.num_attention_heads))
             return _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states,
                         trace, list(range(cfg.num_hidden_layers) if layers is None else layers), kernels)
     finally:
