@@ -124,8 +124,8 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             self._added_decoder[int(index)] = AddedToken.from_dict(token) if isinstance(token, dict) else token
         self._refresh_added_tokens()
         for token in self._all_special_tokens_extended():
-            self._add_special_token(token)
-        self._refresh_added_tokens()
+            self._add_special_token(token, refresh=False)
+        self._refresh_added_tokens()  # once for all of them: rebuilding per token was quadratic
 
     # ------------------------------------------------------------------ loading and saving
 
@@ -208,8 +208,12 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             raise IndexError(f"token id {index} is out of range: this vocabulary has ids 0..{len(self) - 1}")
         return token
 
-    def _add_special_token(self, token) -> None:
-        """Register a special token as an added token at its vocabulary id, or at a new id (HF `_add_tokens`)."""
+    def _add_special_token(self, token, refresh=True) -> None:
+        """Register a special token as an added token at its vocabulary id, or at a new id (HF `_add_tokens`).
+
+        refresh=False updates only what the next call needs (the encoder, the vocabulary size): the caller
+        calls _refresh_added_tokens once after adding many.
+        """
         if str(token) == "" or str(token) in self._added_encoder:
             return
         if isinstance(token, str):
@@ -220,8 +224,11 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         index = self._base_token_to_id(token.content)
         if index is None:
             index = self._total_vocab_size
+            self._total_vocab_size += 1
         self._added_decoder[index] = token
-        self._refresh_added_tokens()
+        self._added_encoder[token.content] = index
+        if refresh:
+            self._refresh_added_tokens()
 
     def _refresh_added_tokens(self) -> None:
         """Rebuild the lookups that depend on the added tokens: encoder, split pattern, spm id table, length."""
