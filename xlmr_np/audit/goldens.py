@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,10 +157,28 @@ def find_cases(root):
     return sorted(p.parent for p in root.glob("**/case.json"))
 
 
+# The case a regular install leaves out (setup.cfg data_files): xlm-roberta-base's width, 20 MB of weights.
+REPOSITORY_ONLY = ("real_width",)
+
+
 def default_root() -> Path:
-    """reference_outputs/cases next to the package (a source checkout or an editable install)."""
-    here = Path(__file__).resolve().parents[2] / "reference_outputs" / "cases"
-    return Path(os.environ.get("XLMR_NP_REFERENCE", here))
+    """$XLMR_NP_REFERENCE, else reference_outputs/cases beside the package (a source checkout or an editable
+    install), else <prefix>/share/xlmr_np/reference_outputs/cases, where a regular `pip install` puts every
+    case but REPOSITORY_ONLY."""
+    if os.environ.get("XLMR_NP_REFERENCE"):
+        return Path(os.environ["XLMR_NP_REFERENCE"])
+    checkout = Path(__file__).resolve().parents[2] / "reference_outputs" / "cases"
+    installed = Path(sys.prefix) / "share" / "xlmr_np" / "reference_outputs" / "cases"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+def describe_root(root, cases) -> str:
+    """Which set of goldens a run used, for the foot of verify's table."""
+    missing = [name for name in REPOSITORY_ONLY if name not in {c.name for c in cases}]
+    if Path(root) == default_root() and missing:
+        return (f"the {len(cases)} installed golden cases in {root} ({', '.join(missing)} is in the repository "
+                f"only: run from a checkout for all)")
+    return f"{len(cases)} golden cases in {root}"
 
 
 def format_table(rows) -> str:

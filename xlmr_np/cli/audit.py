@@ -40,7 +40,8 @@ def register(subparsers):
 # The model side is imported when a command runs, not when the parser is built (--help stays light). These
 # imports point one way, cli -> audit -> modeling: nothing under xlmr_np.audit imports xlmr_np.cli.
 def run_verify(args) -> int:
-    from ..audit.goldens import default_root, find_cases, format_table, tolerance_summary, verify_cases
+    from ..audit.goldens import (default_root, describe_root, find_cases, format_table, tolerance_summary,
+                                 verify_cases)
 
     root = Path(args.model) if args.model else default_root()
     cases = find_cases(root)
@@ -52,6 +53,7 @@ def run_verify(args) -> int:
     print(format_table(rows))
     failed = [r for r in rows if not r.ok]
     print(f"\n{len(cases)} cases, {len(rows)} comparisons, {len(failed)} outside tolerance ({tolerance_summary()})")
+    print(f"ran {describe_root(root, cases)}")
     return 1 if failed else 0
 
 
