@@ -32,12 +32,18 @@ _EXPORTS = {
 # the functional core's old addresses (xlmr_np.model.encoder, ...), kept for one release
 _MOVED = {"model": "core.model", "ops": "core.ops", "heads": "core.heads"}
 
+# subpackages and modules reachable as attributes before anything imported them (xlmr_np.inputs.prepare)
+_SUBMODULES = ("audit", "backend", "cli", "config", "core", "errors", "generation", "inputs", "modeling",
+               "outputs", "pipelines", "runtime", "text", "weights")
+
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
     elif name in _MOVED:
         warnings.warn(f"xlmr_np.{name} is now xlmr_np.{_MOVED[name]}; the old name goes in the next release",
                       DeprecationWarning, stacklevel=2)
@@ -49,4 +55,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS) | set(_MOVED))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_MOVED) | set(_SUBMODULES))
