@@ -290,3 +290,18 @@ def test_live_ner_and_qa():
             assert_same(make("question-answering", "qa")(**kwargs), to_plain(hf["question-answering"](**kwargs)))
 
     check()
+
+
+def test_without_a_model_the_shipped_demo_serves_what_it_can_and_the_rest_say_what_they_need():
+    """The API has the command line's defaults: the demo model for fill-mask and the embedding tasks."""
+    from xlmr_np import pipeline
+    from xlmr_np.pipelines import PipelineError
+
+    fill = pipeline("fill-mask")
+    assert fill.directory.name == "xlmr-demo"
+    assert fill("Paris est la <mask> de la France.", top_k=1)[0]["token_str"]
+    assert pipeline("embed").directory.name == "xlmr-demo"
+    for task, example in (("ner", "reference_outputs/pipelines/ner"), ("qa", "reference_outputs/pipelines/qa"),
+                          ("zero-shot", "reference_outputs/pipelines/nli")):
+        with pytest.raises(PipelineError, match=f"needs .*pass model=DIR .*{example}"):
+            pipeline(task)

@@ -17,7 +17,7 @@ is minimal), device ("cpu" | "gpu"); any other keyword becomes a default option 
 """
 from __future__ import annotations
 
-from .base import Pipeline, PipelineError
+from .base import Pipeline, PipelineError, default_model
 from .feature_extraction import FeatureExtractionPipeline, SentenceEmbeddingPipeline
 from .fill_mask import FillMaskPipeline
 from .question_answering import QuestionAnsweringPipeline
@@ -42,14 +42,17 @@ ALIASES = {
 
 
 def pipeline(task: str, model=None, **kwargs) -> Pipeline:
-    """A ready pipeline for `task` on the model at `model` (a directory or a hub id in the local HF cache)."""
+    """A ready pipeline for `task` on the model at `model` (a directory or a hub id in the local HF cache).
+
+    Without `model`, fill-mask, feature-extraction and sentence-embeddings use the shipped demo model; the
+    other tasks say what kind of checkpoint they need.
+    """
     name = ALIASES.get(task, task)
     if name not in TASKS:
         raise PipelineError(f"unknown task {task!r}; choose one of {', '.join(TASKS)} "
                             f"(aliases: {', '.join(ALIASES)})")
     if model is None:
-        raise PipelineError("pass model=DIR (a folder with config.json, weights and sentencepiece.bpe.model) "
-                            "or a hub id already in the Hugging Face cache")
+        model = default_model(name)  # the shipped model for the task, as the command line does
     return TASKS[name](model, **kwargs)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -36,6 +37,39 @@ HEAD_WEIGHTS = {
                             "XLMRobertaForTokenClassification saves)",
     "question_answering": "a question-answering head (qa_outputs.*, as XLMRobertaForQuestionAnswering saves)",
 }
+
+
+# The models shipped with xlmr_np (models/ in the repository, <prefix>/share/xlmr_np/models after a regular
+# install) and the tasks each serves without model=: the same defaults as the command line.
+SHIPPED_MODELS = {"xlmr-demo": ("fill-mask", "feature-extraction", "sentence-embeddings")}
+# what to pass for the other tasks (tiny random checkpoints made by tools/make_pipeline_goldens.py to try them)
+NEEDS = {
+    "text-classification": ("a sequence-classification checkpoint", "reference_outputs/pipelines/classifier"),
+    "token-classification": ("a token-classification (NER) checkpoint", "reference_outputs/pipelines/ner"),
+    "question-answering": ("a question-answering checkpoint", "reference_outputs/pipelines/qa"),
+    "zero-shot-classification": ("an NLI checkpoint (entailment label)", "reference_outputs/pipelines/nli"),
+}
+
+
+def shipped_model(name: str) -> Path:
+    """The folder of a shipped model: beside the package (a checkout or an editable install), or where a regular
+    `pip install` puts it (setup.cfg data_files)."""
+    package = Path(__file__).resolve().parents[1]  # xlmr_np/
+    for candidate in (package.parent / "models" / name, Path(sys.prefix) / "share" / "xlmr_np" / "models" / name):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise PipelineError(f"the shipped model {name} is not installed (looked beside {package} and under "
+                        f"{sys.prefix}/share/xlmr_np/models); pass model=DIR")
+
+
+def default_model(task: str) -> Path:
+    """The shipped model that serves `task` when no model is given, or an error saying what the task needs."""
+    for name, tasks in SHIPPED_MODELS.items():
+        if task in tasks:
+            return shipped_model(name)
+    kind, example = NEEDS.get(task, ("a checkpoint for this task", None))
+    hint = f" (a tiny random one to try it: {example} in the repository)" if example else ""
+    raise PipelineError(f"the {task} pipeline needs {kind}: pass model=DIR{hint}; no shipped model serves it")
 
 
 def resolve_directory(model):
