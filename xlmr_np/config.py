@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .core.losses import PROBLEM_TYPES
 from .core.ops import ACTIVATIONS
 from .errors import ConfigError
 
@@ -87,6 +88,10 @@ class XLMRobertaConfig:
         if self.add_cross_attention and not self.is_decoder:
             # HF raises the same when it builds the layer (XLMRobertaLayer.__init__).
             raise ConfigError("add_cross_attention=True needs is_decoder=True (cross-attention only exists in decoders)")
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            # HF refuses the same in PretrainedConfig.__init__.
+            raise ConfigError(f"unknown problem_type {self.problem_type!r}; supported: {', '.join(PROBLEM_TYPES)} "
+                              f"(or none: the sequence classifier then infers it from the labels)")
         if self.pad_token_id is None or not isinstance(self.pad_token_id, int):
             raise ConfigError(f"pad_token_id must be an integer (positions are counted from it), got {self.pad_token_id!r}")
         # id2label keys are ints, as HF converts them after reading JSON (where keys are strings).

@@ -200,3 +200,56 @@ def validate_past(past_key_values, cfg, batch):
                              f"[batch, heads, cached, head_dim] = {list(expected)}; pass back what the model returned")
     return int(first.shape[2])
 
+
+
+# --- labels: the `labels=` / `start_positions=` / `end_positions=` arguments, checked against the logits ----
+# torch reports a bad label as "Target 7 is out of bounds" (IndexError), refuses float class ids, and broadcasts
+# targets of the wrong shape in MSE with a warning only. Here each raises an InputError naming the argument.
+def _labels_array(value, name, xp, shapes, what, logits_shape):
+    """`value` as an array whose shape is one of `shapes` (described as `what`, e.g. "[batch, tokens]")."""
+    labels = as_array(value, name, xp)
+    if tuple(labels.shape) not in shapes:
+        allowed = " or ".join(str(list(shape)) for shape in shapes)
+        raise InputError(f"{name} must be {what} = {allowed} for logits of shape {list(logits_shape)}, "
+                         f"got shape {list(labels.shape)}")
+    return labels
+
+
+def class_labels(value, name, xp, shapes, what, logits_shape, classes, ignore_index=-100):
+    """Class ids for a cross-entropy loss, as int64: each in [0, classes) or `ignore_index`.
+
+    Any integer dtype is taken (torch takes only int64 and uint8); floats and booleans are refused, as torch does.
+    """
+    labels = _labels_array(value, name, xp, shapes, what, logits_shape)
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"{name} must hold integer class ids for a cross-entropy loss, got dtype {labels.dtype}")
+    labels = labels.astype(xp.int64, copy=False)
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
+    if bool(bad.any()):
+        found = int(labels[bad][0])
+        raise InputError(f"{name} contains {found}, outside [0, {classes}) and not the ignore index {ignore_index} "
+                         f"(torch: 'Target {found} is out of bounds')")
+    return labels
+
+
+def target_values(value, name, xp, dtype, shapes, what, logits_shape):
+    """Regression targets or multi-label probabilities: numbers (booleans and integers too), cast to `dtype`."""
+    labels = _labels_array(value, name, xp, shapes, what, logits_shape)
+    if labels.dtype != bool and not np.issubdtype(labels.dtype, np.integer) \
+            and not np.issubdtype(labels.dtype, np.floating):
+        raise InputError(f"{name} must hold real numbers, got dtype {labels.dtype}")
+    return labels.astype(dtype, copy=False)
+
+
+def answer_positions(value, name, xp, batch, logits_shape):
+    """start_positions / end_positions: [B] or [B, 1] integer token indices (any value: HF clamps them to [0, T])."""
+    positions = _labels_array(value, name, xp, [(batch,), (batch, 1)], "[batch] or [batch, 1]", logits_shape)
+    if positions.dtype == bool or not np.issubdtype(positions.dtype, np.integer):
+        raise InputError(f"{name} must hold integer token positions, got dtype {positions.dtype}")
+    return positions.astype(xp.int64, copy=False)
+
+
+def is_integer_array(value) -> bool:
+    """Integer (not boolean) labels: what makes HF infer "single_label_classification" for num_labels > 1."""
+    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    return dtype != bool and np.issubdtype(dtype, np.integer)

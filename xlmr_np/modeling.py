@@ -2,9 +2,11 @@
 
 Each class holds a config, a flat parameter dict and a kernel set; `__call__` checks the inputs (inputs.py),
 runs the body (core/model.py) and a head (core/heads.py) with that kernel set (runtime/: "fast" by default,
-"reference" for the core alone), and wraps the arrays in HF-shaped outputs (outputs.py).
+"reference" for the core alone), and wraps the arrays in HF-shaped outputs (outputs.py). Given `labels`
+(question answering: `start_positions` and `end_positions`), the heads also return HF's `loss`, computed by
+core/losses.py after the labels are checked (inputs.class_labels, target_values, answer_positions).
 Reference for the call signature and outputs: transformers 4.57.6 `modeling_xlm_roberta.py`.
-Not implemented: training losses (`labels`) and dropout, i.e. this is inference only.
+Not implemented: dropout and gradients, i.e. this evaluates a model but cannot train it.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from . import inputs as inputs_module
 from .backend import array_module, to_device
-from .core import heads, model
+from .core import heads, losses, model
 from .runtime import kernel_set
 from .weights import load_params, resolve_model_dir, save_params
 from .config import XLMRobertaConfig
@@ -24,6 +26,11 @@ from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutp
                       TokenClassifierOutput)
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _as_loss(xp, value):
+    """A 0-d array of the parameters' module (NumPy's reductions return NumPy scalars), or None."""
+    return None if value is None else xp.asarray(value)
 
 
 def _compute_dtype(dtype):
@@ -70,6 +77,10 @@ class XLMRobertaPreTrainedModel:
     @property
     def dtype(self):
         return np.dtype(self.params["embeddings.word"].dtype)
+
+    @property
+    def _xp(self):
+        return array_module(self.params["embeddings.word"])
 
     def num_parameters(self) -> int:
         unique = {id(v): v for v in self.params.values()}
@@ -125,10 +136,17 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
         if config.is_decoder:
             warnings.warn("XLMRobertaForMaskedLM with is_decoder=True: attention will be causal", stacklevel=2)
 
-    def __call__(self, input_ids=None, **kwargs):
+    def __call__(self, input_ids=None, labels=None, **kwargs):
+        """labels [B, T]: token ids in [0, V) or -100 (ignored) give `loss`, cross-entropy averaged over the kept ones."""
         out = self._body(input_ids, **kwargs)
-        return MaskedLMOutput(logits=heads.lm_head(self.params, self.config, out["last_hidden_state"], self.kernels),
-                              hidden_states=out["hidden_states"], attentions=out["attentions"])
+        logits = heads.lm_head(self.params, self.config, out["last_hidden_state"], self.kernels)  # [B, T, V]
+        loss = None
+        if labels is not None:
+            labels = inputs_module.class_labels(labels, "labels", self._xp, [logits.shape[:2]], "[batch, tokens]",
+                                                logits.shape, logits.shape[-1])
+            loss = losses.masked_lm_loss(logits, labels)
+        return MaskedLMOutput(loss=_as_loss(self._xp, loss), logits=logits, hidden_states=out["hidden_states"],
+                              attentions=out["attentions"])
 
 
 class XLMRobertaForCausalLM(XLMRobertaPreTrainedModel):
@@ -140,12 +158,24 @@ class XLMRobertaForCausalLM(XLMRobertaPreTrainedModel):
             warnings.warn("If you want to use `XLMRobertaForCausalLM` as a standalone, add `is_decoder=True.` "
                           "(without it attention is bidirectional, as in HF)", stacklevel=2)
 
-    def __call__(self, input_ids=None, **kwargs):
+    def __call__(self, input_ids=None, labels=None, **kwargs):
+        """labels [B, T] (usually the input ids; -100 ignored) give `loss`: position t is scored on label t+1.
+
+        The loss is float32 even for a float64 model, as HF's ForCausalLMLoss (core/losses.causal_lm_loss).
+        With labels, HF turns the cache off (use_cache=False): past_key_values is then None here too.
+        """
+        if labels is not None:
+            kwargs["use_cache"] = False
         out = self._body(input_ids, **kwargs)
+        logits = heads.lm_head(self.params, self.config, out["last_hidden_state"], self.kernels)  # [B, T, V]
+        loss = None
+        if labels is not None:
+            labels = inputs_module.class_labels(labels, "labels", self._xp, [logits.shape[:2]], "[batch, tokens]",
+                                                logits.shape, logits.shape[-1])
+            loss = losses.causal_lm_loss(logits, labels)
         return CausalLMOutputWithCrossAttentions(
-            logits=heads.lm_head(self.params, self.config, out["last_hidden_state"], self.kernels),
-            past_key_values=out["past_key_values"], hidden_states=out["hidden_states"],
-            attentions=out["attentions"], cross_attentions=out["cross_attentions"])
+            loss=_as_loss(self._xp, loss), logits=logits, past_key_values=out["past_key_values"],
+            hidden_states=out["hidden_states"], attentions=out["attentions"], cross_attentions=out["cross_attentions"])
 
     def generate(self, input_ids, max_new_tokens=20, do_sample=False, temperature=1.0, top_k=50, top_p=1.0,
                  seed=None, eos_token_id="config", pad_token_id=None, attention_mask=None,
@@ -168,11 +198,40 @@ class XLMRobertaForCausalLM(XLMRobertaPreTrainedModel):
 class XLMRobertaForSequenceClassification(XLMRobertaPreTrainedModel):
     head = "sequence_classification"
 
-    def __call__(self, input_ids=None, **kwargs):
+    def __call__(self, input_ids=None, labels=None, **kwargs):
+        """labels give `loss`, by config.problem_type: "regression" (MSE; labels [B] or [B, 1] for one label,
+        else [B, C]), "single_label_classification" (cross-entropy; class ids [B], -100 ignored) or
+        "multi_label_classification" (BCE with logits; labels [B, C] in [0, 1]).
+
+        Without a problem_type, HF guesses one and WRITES IT INTO self.config (kept for later calls, saved by
+        save_pretrained, read by the text-classification pipeline); so does this: one label -> regression,
+        integer labels -> single-label, anything else -> multi-label. HF counts only int64/int32 as integer
+        (and then torch refuses int32 ids); here every integer dtype is.
+        """
         out = self._body(input_ids, **kwargs)
-        return SequenceClassifierOutput(
-            logits=heads.sequence_classification(self.params, self.config, out["last_hidden_state"]),
-            hidden_states=out["hidden_states"], attentions=out["attentions"])
+        logits = heads.sequence_classification(self.params, self.config, out["last_hidden_state"])  # [B, C]
+        loss = None
+        if labels is not None:
+            if self.config.problem_type is None:
+                self.config.problem_type = losses.infer_problem_type(self.config.num_labels,
+                                                                     inputs_module.is_integer_array(labels))
+            loss = losses.sequence_classification_loss(logits, self._checked_labels(labels, logits),
+                                                       self.config.problem_type)
+        return SequenceClassifierOutput(loss=_as_loss(self._xp, loss), logits=logits,
+                                        hidden_states=out["hidden_states"], attentions=out["attentions"])
+
+    def _checked_labels(self, labels, logits):
+        batch, classes = logits.shape
+        problem = self.config.problem_type
+        if problem == "single_label_classification":
+            return inputs_module.class_labels(labels, "labels", self._xp, [(batch,), (batch, 1)],
+                                              f"[batch] (one class id per row: problem_type {problem})",
+                                              logits.shape, classes)
+        if problem == "regression" and classes == 1:
+            shapes, what = [(batch,), (batch, 1)], f"[batch] (one target per row: problem_type {problem})"
+        else:
+            shapes, what = [(batch, classes)], f"[batch, num_labels] (problem_type {problem})"
+        return inputs_module.target_values(labels, "labels", self._xp, self.dtype, shapes, what, logits.shape)
 
 
 class XLMRobertaForMultipleChoice(XLMRobertaPreTrainedModel):
@@ -181,7 +240,8 @@ class XLMRobertaForMultipleChoice(XLMRobertaPreTrainedModel):
     with_pooler = True
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 inputs_embeds=None, **kwargs):
+                 inputs_embeds=None, labels=None, **kwargs):
+        """labels [B]: the index of the right choice (-100 ignored) gives `loss`, cross-entropy over the choices."""
         first = input_ids if input_ids is not None else inputs_embeds
         shape = inputs_module.shape_of(first)
         expected = 3 if input_ids is not None else 4
@@ -198,19 +258,30 @@ class XLMRobertaForMultipleChoice(XLMRobertaPreTrainedModel):
 
         out = self._body(flat(input_ids), attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
                          position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds), **kwargs)
-        return MultipleChoiceModelOutput(
-            logits=heads.multiple_choice(self.params, self.config, out["pooler_output"], choices),
-            hidden_states=out["hidden_states"], attentions=out["attentions"])
+        logits = heads.multiple_choice(self.params, self.config, out["pooler_output"], choices)  # [B, C]
+        loss = None
+        if labels is not None:
+            labels = inputs_module.class_labels(labels, "labels", self._xp, [logits.shape[:1]], "[batch]",
+                                                logits.shape, choices)
+            loss = losses.multiple_choice_loss(logits, labels)
+        return MultipleChoiceModelOutput(loss=_as_loss(self._xp, loss), logits=logits,
+                                         hidden_states=out["hidden_states"], attentions=out["attentions"])
 
 
 class XLMRobertaForTokenClassification(XLMRobertaPreTrainedModel):
     head = "token_classification"
 
-    def __call__(self, input_ids=None, **kwargs):
+    def __call__(self, input_ids=None, labels=None, **kwargs):
+        """labels [B, T]: class ids in [0, num_labels) or -100 (ignored) give `loss`, cross-entropy over kept tokens."""
         out = self._body(input_ids, **kwargs)
-        return TokenClassifierOutput(
-            logits=heads.token_classification(self.params, self.config, out["last_hidden_state"]),
-            hidden_states=out["hidden_states"], attentions=out["attentions"])
+        logits = heads.token_classification(self.params, self.config, out["last_hidden_state"])  # [B, T, C]
+        loss = None
+        if labels is not None:
+            labels = inputs_module.class_labels(labels, "labels", self._xp, [logits.shape[:2]], "[batch, tokens]",
+                                                logits.shape, logits.shape[-1])
+            loss = losses.token_classification_loss(logits, labels)
+        return TokenClassifierOutput(loss=_as_loss(self._xp, loss), logits=logits,
+                                     hidden_states=out["hidden_states"], attentions=out["attentions"])
 
 
 class XLMRobertaForQuestionAnswering(XLMRobertaPreTrainedModel):
@@ -221,10 +292,23 @@ class XLMRobertaForQuestionAnswering(XLMRobertaPreTrainedModel):
             raise ValueError(f"question answering needs num_labels=2 (start, end), the config has {config.num_labels}")
         super().__init__(config, params, kernels)
 
-    def __call__(self, input_ids=None, **kwargs):
+    def __call__(self, input_ids=None, start_positions=None, end_positions=None, **kwargs):
+        """start_positions and end_positions [B] (or [B, 1]) give `loss`, the mean of the two cross-entropies.
+
+        As in HF: positions are clamped to [0, T] and T is ignored (an answer cut off by truncation counts
+        for nothing); with only one of the two given there is no loss, and no error either.
+        """
         out = self._body(input_ids, **kwargs)
-        start, end = heads.question_answering(self.params, self.config, out["last_hidden_state"])
-        return QuestionAnsweringModelOutput(start_logits=start, end_logits=end,
+        start, end = heads.question_answering(self.params, self.config, out["last_hidden_state"])  # [B, T] each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            batch = start.shape[0]
+            start_positions = inputs_module.answer_positions(start_positions, "start_positions", self._xp, batch,
+                                                             start.shape)
+            end_positions = inputs_module.answer_positions(end_positions, "end_positions", self._xp, batch,
+                                                           end.shape)
+            loss = losses.question_answering_loss(start, end, start_positions, end_positions)
+        return QuestionAnsweringModelOutput(loss=_as_loss(self._xp, loss), start_logits=start, end_logits=end,
                                             hidden_states=out["hidden_states"], attentions=out["attentions"])
 
 

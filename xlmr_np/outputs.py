@@ -1,7 +1,8 @@
 """Result objects shaped like Hugging Face's ModelOutput: fields by attribute, by name, or by position.
 
 Reference: transformers 4.57.6 `modeling_outputs.py` (field names and order) and `utils/generic.py`
-(ModelOutput: `out["logits"]`, `out[0]`, `to_tuple()` skipping fields that are None).
+(ModelOutput: `out["logits"]`, `out[0]`, `to_tuple()` skipping fields that are None). As in HF, `loss` comes
+first where a head has one: it is None without labels, so `out[0]` is then the logits, and with labels the loss.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class BaseModelOutputWithPoolingAndCrossAttentions(ModelOutput):
 
 @dataclass
 class MaskedLMOutput(ModelOutput):
+    loss: Optional[Any] = None  # [] when labels were given
     logits: Any = None  # [B, T, V]
     hidden_states: Optional[tuple] = None
     attentions: Optional[tuple] = None
@@ -54,6 +56,7 @@ class MaskedLMOutput(ModelOutput):
 
 @dataclass
 class CausalLMOutputWithCrossAttentions(ModelOutput):
+    loss: Optional[Any] = None  # [] when labels were given
     logits: Any = None  # [B, T, V]
     past_key_values: Optional[tuple] = None
     hidden_states: Optional[tuple] = None
@@ -63,6 +66,7 @@ class CausalLMOutputWithCrossAttentions(ModelOutput):
 
 @dataclass
 class SequenceClassifierOutput(ModelOutput):
+    loss: Optional[Any] = None  # [] when labels were given
     logits: Any = None  # [B, num_labels]
     hidden_states: Optional[tuple] = None
     attentions: Optional[tuple] = None
@@ -70,6 +74,7 @@ class SequenceClassifierOutput(ModelOutput):
 
 @dataclass
 class MultipleChoiceModelOutput(ModelOutput):
+    loss: Optional[Any] = None  # [] when labels were given
     logits: Any = None  # [B, C]
     hidden_states: Optional[tuple] = None
     attentions: Optional[tuple] = None
@@ -77,6 +82,7 @@ class MultipleChoiceModelOutput(ModelOutput):
 
 @dataclass
 class TokenClassifierOutput(ModelOutput):
+    loss: Optional[Any] = None  # [] when labels were given
     logits: Any = None  # [B, T, num_labels]
     hidden_states: Optional[tuple] = None
     attentions: Optional[tuple] = None
@@ -84,6 +90,7 @@ class TokenClassifierOutput(ModelOutput):
 
 @dataclass
 class QuestionAnsweringModelOutput(ModelOutput):
+    loss: Optional[Any] = None  # [] when labels were given
     start_logits: Any = None  # [B, T]
     end_logits: Any = None  # [B, T]
     hidden_states: Optional[tuple] = None
