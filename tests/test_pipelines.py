@@ -113,6 +113,17 @@ def test_fill_mask_without_mask_token():
         make("fill-mask", "masked_lm")("There is nothing to fill here.")
 
 
+def test_fill_mask_mask_cut_off_by_truncation():
+    pipe = make("fill-mask", "masked_lm", tokenizer_max=16)
+    with pytest.warns(UserWarning, match="truncated"), \
+            pytest.raises(PipelineError, match=r"the <mask> of the input .* is token 75 of 78, beyond the model's "
+                                               r"limit of 16 tokens"):
+        pipe("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+             "seventeen eighteen nineteen twenty twentyone <mask>.")
+    with pytest.raises(PipelineError, match="No mask_token"):  # no mask at all: the message HF gives
+        pipe("short text")
+
+
 def test_fill_mask_unknown_targets():
     with pytest.raises(PipelineError, match="At least one target"):
         make("fill-mask", "masked_lm")("A <mask>.", targets=[])
