@@ -85,4 +85,4 @@ def test_convert_command_prints_the_files_written(tmp_path, capsys):
     assert err == ""
     assert cli.main(["convert", str(src), str(dst)]) == 2  # DST holds weights: one error line, exit status 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("error: ") and "already holds model.safetensors" in err
+    assert out == "" and err.startswith("xlmr-np: error: ") and "already holds model.safetensors" in err
