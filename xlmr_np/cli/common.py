@@ -439,17 +439,18 @@ class Writer:
         shown = item.value if item.value is not None else item.text
         record = {"input": plain(shown)}
         record.update({"error": item.error} if item.error is not None else {"result": plain(item.result)})
+        first = self.count == 0
+        self.count += 1  # counted before the write: once its text can be read, the record is counted
         if self.fmt == "jsonl":
             self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
         elif self.fmt == "json":  # the text json.dumps(records, indent=1) gives, one record at a time
             body = "\n".join(" " + line for line in json.dumps(record, ensure_ascii=False, indent=1).split("\n"))
-            self.out.write(("[\n" if self.count == 0 else ",\n") + body)
+            self.out.write(("[\n" if first else ",\n") + body)
         else:
-            if self.count:
+            if not first:
                 self.out.write("\n")
             self.out.write(f"> {shown if isinstance(shown, str) else ' | '.join(shown)}\n")
             self.out.write(f"  error: {item.error}\n" if item.error is not None else self.table(record["result"]))
-        self.count += 1
 
     def flush(self):
         self.out.flush()
