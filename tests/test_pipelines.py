@@ -113,6 +113,17 @@ def test_fill_mask_without_mask_token():
         make("fill-mask", "masked_lm")("There is nothing to fill here.")
 
 
+def test_fill_mask_mask_cut_off_by_truncation():
+    pipe = make("fill-mask", "masked_lm", tokenizer_max=16)
+    with pytest.warns(UserWarning, match="truncated"), \
+            pytest.raises(PipelineError, match=r"the <mask> of the input .* is token 75 of 78, beyond the model's "
+                                               r"limit of 16 tokens"):
+        pipe("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+             "seventeen eighteen nineteen twenty twentyone <mask>.")
+    with pytest.raises(PipelineError, match="No mask_token"):  # no mask at all: the message HF gives
+        pipe("short text")
+
+
 def test_fill_mask_unknown_targets():
     with pytest.raises(PipelineError, match="At least one target"):
         make("fill-mask", "masked_lm")("A <mask>.", targets=[])
@@ -305,3 +316,35 @@ def test_without_a_model_the_shipped_demo_serves_what_it_can_and_the_rest_say_wh
                           ("zero-shot", "reference_outputs/pipelines/nli")):
         with pytest.raises(PipelineError, match=f"needs .*pass model=DIR .*{example}"):
             pipeline(task)
+
+
+# --- cost ---------------------------------------------------------------------------------------------------
+class _CountingList(list):
+    """A list that counts how many of its elements are read (by iteration or by index)."""
+
+    reads = 0
+
+    def __iter__(self):
+        for value in super().__iter__():
+            _CountingList.reads += 1
+            yield value
+
+    def __getitem__(self, index):
+        _CountingList.reads += 1
+        return super().__getitem__(index)
+
+
+def test_qa_post_processing_is_linear_in_the_number_of_examples(monkeypatch):
+    """Each window's logits are read a bounded number of times, however many questions there are (reading all
+    windows once per question made 24,000 questions take 82 s)."""
+    pipe = make("question-answering", "qa")
+    window = {"input_ids": [0, 5, 2], "p_mask": np.array([0, 0, 1]), "offsets": [(0, 0), (0, 2), (0, 0)],
+              "words": [None, (0, 2), None]}
+    monkeypatch.setattr(pipe, "features", lambda question, context, *rest: [window])
+    monkeypatch.setattr(pipe, "run_batches", lambda sequences, compute: _CountingList(
+        (np.zeros(3, np.float32), np.zeros(3, np.float32)) for _ in sequences))
+    for n in (10, 2000):
+        _CountingList.reads = 0
+        results = pipe(question=["Who?"] * n, context="Me.")
+        assert len(results) == n and all(r["answer"] == "Me" for r in results)
+        assert _CountingList.reads <= 2 * n, f"{n} examples read the window logits {_CountingList.reads} times"

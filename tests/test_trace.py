@@ -61,3 +61,46 @@ def test_trace_command_round_trip(tmp_path):
     diff = subprocess.run(cmd + ["--against", str(tmp_path / "broken.npz")], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     assert diff.returncode == 1 and "first divergence: layers.0" in diff.stdout and "[0, 1, 3]" in diff.stdout
+
+
+def test_a_file_that_is_not_a_trace_is_named_with_the_fix(tmp_path):
+    import pytest
+
+    from xlmr_np.audit.trace import read_trace
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("layer 0 looked fine\n")
+    with pytest.raises(ValueError, match=r"notes.txt: not an .npz archive; .*numpy.savez") as caught:
+        read_trace(notes)
+    assert "pickle" not in str(caught.value)
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, **{"layers.0": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ValueError, match=r"objects.npz: array 'layers.0' holds Python objects") as caught:
+        read_trace(objects)
+    assert "unsafely" not in str(caught.value)
+    with pytest.raises(ValueError, match="no such file"):
+        read_trace(tmp_path / "missing.npz")
+
+
+def test_ragged_ids_are_refused_before_the_model_loads():
+    import pytest
+
+    from xlmr_np.audit.trace import token_ids, trace_checkpoint
+
+    with pytest.raises(ValueError, match=r"ids: sequence 2 has 2 tokens but sequence 1 has 4: .*pad"):
+        trace_checkpoint(XLMRobertaForMaskedLM, case_dir("masked_lm"), [[0, 5, 6, 2], [0, 2]])
+    with pytest.raises(ValueError, match=r"sequence 1 holds 'a', which is not a token id"):
+        token_ids([[0, "a", 2]])
+    assert token_ids([0, 5, 2]).tolist() == [[0, 5, 2]] and token_ids(np.zeros((2, 3), int)).shape == (2, 3)
+
+
+def test_verify_keeps_quiet_about_the_warning_a_golden_case_provokes():
+    import warnings
+
+    from xlmr_np.audit.goldens import verify_cases
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = verify_cases([case_dir("causal_lm_not_decoder")], ["float32"])
+    assert rows and all(r.ok for r in rows)
+    assert not [w for w in caught if "standalone" in str(w.message)], [str(w.message) for w in caught]

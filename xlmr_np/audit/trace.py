@@ -10,6 +10,8 @@ command (xlmr_np/cli/audit.py) runs `trace_checkpoint` and prints `format_report
 """
 from __future__ import annotations
 
+import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,16 +119,58 @@ def trace_checkpoint(cls, model_dir, ids, dtype="float32"):
     Returns (trace, attention mask): the mask is 1 wherever ids is not the config's pad_token_id; it is the
     `where` that keeps pad rows out of `compare`.
     """
+    ids = token_ids(ids)
     model = cls.from_pretrained(model_dir, dtype=dtype)
-    ids = np.array(ids, dtype=np.int64)
     mask = (ids != model.config.pad_token_id).astype(np.int64)
     return trace(model, ids, attention_mask=mask), mask
 
 
+def token_ids(ids):
+    """`ids` (sequences of token ids, all of one length) as an int64 array [B, T]; a ValueError says what is wrong."""
+    rows = [ids] if isinstance(ids, np.ndarray) and ids.ndim == 1 else list(ids)
+    if not rows:
+        raise ValueError("ids: no sequence given; pass token ids as [[0, 581, 2], ...]")
+    rows = [list(row) if isinstance(row, (list, tuple, np.ndarray)) else row for row in rows]
+    if not all(isinstance(row, list) for row in rows):
+        rows = [rows]  # one flat sequence
+    for n, row in enumerate(rows, 1):
+        if not row:
+            raise ValueError(f"ids: sequence {n} is empty")
+        bad = next((t for t in row if isinstance(t, bool) or not isinstance(t, (int, np.integer))), None)
+        if bad is not None:
+            raise ValueError(f"ids: sequence {n} holds {bad!r}, which is not a token id (an integer)")
+    lengths = [len(row) for row in rows]
+    if len(set(lengths)) > 1:
+        n = next(i for i, length in enumerate(lengths, 1) if length != lengths[0])
+        raise ValueError(f"ids: sequence {n} has {lengths[n - 1]} tokens but sequence 1 has {lengths[0]}: all must "
+                         f"have one length; pad the shorter ones with the pad id (1 for XLM-R)")
+    return np.array(rows, dtype=np.int64)
+
+
 def read_trace(path) -> dict:
-    """An .npz of activations (another implementation's trace) as {name: array}."""
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    """An .npz of activations (another implementation's trace) as {name: array}; a ValueError names the file and
+    what is wrong with it (not an .npz archive, or an array of Python objects rather than numbers)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        kind = "an .npy file (one array)" if path.endswith(".npy") else "not an .npz archive"
+        raise ValueError(f"{path}: {kind}; the trace to compare with is an .npz with one array per activation name "
+                         f"(numpy.savez(path, embeddings=..., **{{'layers.0': ...}}))")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {}
+            for name in data.files:
+                try:
+                    arrays[name] = data[name]
+                except ValueError:  # numpy's advice is to load it unsafely; the fix is to store numbers
+                    raise ValueError(f"{path}: array {name!r} holds Python objects (pickled), not numbers; save "
+                                     f"numeric arrays (e.g. float32)") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{path}: cannot read it as an .npz archive ({err})") from None
+    if not arrays:
+        raise ValueError(f"{path}: the archive holds no arrays")
+    return arrays
 
 
 def write_trace(path, activations: dict):

@@ -2,21 +2,28 @@
 activations, and the first divergence from another implementation's).
 
 They parse options and print; what they print is computed in xlmr_np.audit.goldens and xlmr_np.audit.trace.
-Exit status: 0 all within tolerance, 1 something is not, 2 no golden cases (verify) or bad options.
+Exit status: 0 all within tolerance, 1 something is not, 2 no golden cases (verify), bad options or an
+unreadable --against file, each with one "xlmr-np: error: ..." line on stderr.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UsageError
+from .common import check_json_files
+
+CHECK_EPILOG = "Exit status: 0 everything within tolerance, 1 something is not, 2 usage or input error."
+
 
 def register(subparsers):
     verify = subparsers.add_parser(
         "verify", help="run every class on stored Hugging Face goldens and print a diff table",
-        description="Compare xlmr_np with Hugging Face outputs stored by tools/make_reference_outputs.py. "
-                    "Exit status 1 if any output is outside its tolerance.")
+        description="Compare xlmr_np with Hugging Face outputs stored by tools/make_reference_outputs.py (or, for "
+                    "your own checkpoint, tools/make_user_golden.py): one row per case and output, max |diff| "
+                    "against its tolerance.", epilog=CHECK_EPILOG)
     verify.add_argument("--model", metavar="DIR",
                         help="a golden case directory (config.json, weights, case.json, inputs.npz, outputs_*.npz) "
-                             "or a folder of them; default: the bundled reference_outputs/cases")
+                             "or a folder of them; default: the bundled reference_outputs/cases (not the demo model)")
     verify.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     verify.add_argument("--device", default="cpu", help="cpu (default) or gpu (needs CuPy)")
     verify.add_argument("--all-outputs", action="store_true", help="one row per stored array instead of per field")
@@ -25,10 +32,13 @@ def register(subparsers):
     trace = subparsers.add_parser(
         "trace", help="dump per-layer activations, or compare them with another implementation's",
         description="Run a checkpoint on token ids and write every layer's output to an .npz (--out), or compare "
-                    "with an .npz from another implementation (--against) and report the first divergence.")
-    trace.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+                    "with an .npz from another implementation (--against) and report the first divergence.",
+        epilog=CHECK_EPILOG)
+    trace.add_argument("--model", required=True, metavar="DIR",
+                       help="checkpoint directory (required: there is no default model for trace)")
     trace.add_argument("--class", dest="cls", default="XLMRobertaModel", help="model class (default XLMRobertaModel)")
-    trace.add_argument("--ids", required=True, help='token ids, e.g. "0 581 10269 2"; several sequences with ";"')
+    trace.add_argument("--ids", required=True, help='token ids, e.g. "0 581 10269 2"; several sequences of one '
+                                                    'length with ";"')
     trace.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     trace.add_argument("--out", help="write our trace to this .npz")
     trace.add_argument("--against", help="an .npz with the other implementation's activations")
@@ -46,8 +56,8 @@ def run_verify(args) -> int:
     root = Path(args.model) if args.model else default_root()
     cases = find_cases(root)
     if not cases:
-        print(f"no golden cases (case.json) under {root}")
-        return 2
+        raise UsageError(f"no golden cases (case.json) under {root}: pass --model with a case directory or a "
+                         f"folder of them (tools/make_user_golden.py writes one for your checkpoint)")
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     rows = verify_cases(cases, dtypes, args.device, args.all_outputs)
     print(format_table(rows))
@@ -57,20 +67,49 @@ def run_verify(args) -> int:
     return 1 if failed else 0
 
 
-def run_trace(args) -> int:
-    from ..audit.trace import (compare, first_divergence, format_report, model_class, read_trace, trace_checkpoint,
-                               write_trace)
+def parse_ids(text: str):
+    """--ids "0 5 6 2; 0 8 9 2" as lists of ints; a UsageError names what is wrong."""
+    rows = []
+    for n, part in enumerate((p for p in text.split(";") if p.strip()), 1):
+        row = []
+        for token in part.split():
+            try:
+                row.append(int(token))
+            except ValueError:
+                raise UsageError(f"--ids: {token!r} in sequence {n} is not a token id (give integers separated by "
+                                 f"spaces, sequences separated by ';')") from None
+        rows.append(row)
+    if not rows:
+        raise UsageError('--ids has no token id: give e.g. --ids "0 581 10269 2"')
+    return rows
 
-    cls = model_class(args.cls)
-    rows = [[int(t) for t in part.split()] for part in args.ids.split(";") if part.strip()]
-    if len({len(r) for r in rows}) != 1:
-        raise ValueError("all sequences in --ids must have the same length (pad them with the pad id)")
+
+def run_trace(args) -> int:
+    from ..audit.trace import (compare, first_divergence, format_report, model_class, read_trace, token_ids,
+                               trace_checkpoint, write_trace)
+
+    try:
+        cls = model_class(args.cls)
+        rows = token_ids(parse_ids(args.ids)).tolist()
+    except ValueError as err:
+        option = "--class" if str(err).startswith("unknown class") else "--ids"
+        raise UsageError(f"{option}: {str(err).removeprefix('ids: ')}") from None
+    theirs = None
+    if args.against:
+        try:
+            theirs = read_trace(args.against)  # before the model runs: a wrong file fails at once
+        except ValueError as err:
+            raise UsageError(f"--against {err}") from None
+    check_json_files(Path(args.model))
     ours, mask = trace_checkpoint(cls, args.model, rows, args.dtype)
     if args.out:
         write_trace(args.out, ours)
         print(f"wrote {len(ours)} activations to {args.out}: {', '.join(ours)}")
-    if args.against:
-        report = compare(ours, read_trace(args.against), args.atol, args.rtol, where=mask)
+    if theirs is not None:
+        report = compare(ours, theirs, args.atol, args.rtol, where=mask)
+        if not report:
+            raise UsageError(f"--against {args.against}: none of its arrays ({', '.join(sorted(theirs)[:8])}) is "
+                             f"named like ours ({', '.join(list(ours)[:3])}, ..., or HF's hidden_states.N)")
         print(format_report(report))
         return 1 if first_divergence(report) else 0
     return 0

@@ -58,8 +58,7 @@ class FillMaskPipeline(Pipeline):
             check_text(text, f"input {i}")
             ids = self.encode(text)
             if mask_id not in ids:
-                raise PipelineError(f"No mask_token ({self.tokenizer.mask_token}) found on the input {text[:60]!r}: "
-                                    f"put {self.tokenizer.mask_token} where a token should be predicted")
+                self.no_mask(text, len(ids))
             sequences.append(ids)
 
         def compute(ids, mask, rows):
@@ -74,6 +73,18 @@ class FillMaskPipeline(Pipeline):
 
         results = self.run_batches(sequences, compute)
         return results[0] if single or len(results) == 1 else results
+
+    def no_mask(self, text, kept):
+        """Raise the reason why the `kept` token ids of `text` hold no mask: none in the text, or truncated off."""
+        mask = self.tokenizer.mask_token
+        full = list(self.tokenizer(text, verbose=False)["input_ids"])
+        if kept < len(full) and self.tokenizer.mask_token_id in full:
+            position = full.index(self.tokenizer.mask_token_id) + 1
+            raise PipelineError(f"the {mask} of the input {text[:60]!r} is token {position} of {len(full)}, beyond "
+                                f"the model's limit of {self.max_tokens} tokens, so it was cut off: shorten the "
+                                f"text before the {mask}, or split the text")
+        raise PipelineError(f"No mask_token ({mask}) found on the input {text[:60]!r}: "
+                            f"put {mask} where a token should be predicted")
 
     # --- the model, at the masked positions only ---------------------------------------------------------
     def mask_probabilities(self, ids, mask, positions):

@@ -66,11 +66,11 @@ class QuestionAnsweringPipeline(Pipeline):
                     for r, row in enumerate(rows)]
 
         logits = self.run_batches([f["input_ids"] for f in features], compute)
-        results = []
-        for i, (_, c) in enumerate(examples):
-            mine = [(f, lg) for f, lg, o in zip(features, logits, owner) if o == i]
-            results.append(self.answers(c, mine, top_k, max_answer_len, opts["handle_impossible_answer"],
-                                        opts["align_to_words"]))
+        windows = [[] for _ in examples]  # one pass over the features: linear in their number
+        for feature, window_logits, example in zip(features, logits, owner):
+            windows[example].append((feature, window_logits))
+        results = [self.answers(c, mine, top_k, max_answer_len, opts["handle_impossible_answer"],
+                                opts["align_to_words"]) for (_, c), mine in zip(examples, windows)]
         return results[0] if len(results) == 1 else results
 
     def examples(self, args, question, context):
@@ -145,7 +145,7 @@ class QuestionAnsweringPipeline(Pipeline):
     # --- answers -------------------------------------------------------------------------------------------
     def answers(self, context, features, top_k, max_answer_len, handle_impossible, align_to_words):
         min_null_score = 1000000.0
-        answers = []
+        answers = {}  # answer text, lowercased -> its answer: equal texts merge in constant time
         pre_top_k = top_k * 2 + 10 if align_to_words else top_k  # some candidates may merge when aligned to words
         for feature, (start, end) in features:
             starts, ends, scores, min_null_score = select_spans(
@@ -157,11 +157,13 @@ class QuestionAnsweringPipeline(Pipeline):
                 else:
                     begin, stop = first[0], last[1]
                 text = context[begin:stop]
-                same = next((a for a in answers if a["answer"].lower() == text.lower()), None)
+                same = answers.get(text.lower())
                 if same is not None:
                     same["score"] += float(score)
                 else:
-                    answers.append({"score": float(score), "start": int(begin), "end": int(stop), "answer": text})
+                    answers[text.lower()] = {"score": float(score), "start": int(begin), "end": int(stop),
+                                             "answer": text}
+        answers = list(answers.values())  # in the order found, as HF's list (the sort below is stable)
         if handle_impossible:
             answers.append({"score": min_null_score, "start": 0, "end": 0, "answer": ""})
         answers = sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
