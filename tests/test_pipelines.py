@@ -231,6 +231,8 @@ def test_pipelines_run_on_a_device_backend(name):
 WORDS = ("Paris Berlin Wolfgang Merkel city library maps old the of and is in lives Москва книги "
          "вечером "
          "Kaffee Fluss über schön noticia llegó Geneva committee 2024 O'Neil e-mail, (test) self-made").split()
+WORDS_ODD = WORDS + ["☃", "ﬁne", "e\u0301", "日本語", "\x07", "ＡＢＣ", "🍕", "naïve"]  # unknown, normalised, control
+SEPARATORS = [" ", " ", " ", "  ", "   ", "\t", "\n", " \n ", "\u3000"]  # runs of whitespace: their own offsets
 
 
 def _hf_pipelines():
@@ -288,11 +290,12 @@ def test_live_ner_and_qa():
         return json.loads(json.dumps(value, default=lambda v: v.item()))
 
     @_live_settings()
-    @hypothesis.given(words=st.lists(st.sampled_from(WORDS), min_size=2, max_size=30),
+    @hypothesis.given(words=st.lists(st.tuples(st.sampled_from(WORDS_ODD), st.sampled_from(SEPARATORS)),
+                                     min_size=2, max_size=30),
                       strategy=st.sampled_from(["none", "simple", "first", "average", "max"]),
-                      top_k=st.integers(1, 4))
-    def check(words, strategy, top_k):
-        text = " ".join(words)
+                      top_k=st.integers(1, 4), edges=st.sampled_from(["", " ", "  "]))
+    def check(words, strategy, top_k, edges):
+        text = edges + "".join(w + sep for w, sep in words[:-1]) + words[-1][0] + edges
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             assert_same(make("token-classification", "ner")(text, aggregation_strategy=strategy),

@@ -128,21 +128,47 @@ def test_fairseq_ids_worked_examples(tok):
 
 def test_added_token_pieces_and_their_offsets(tok):
     # how an offset is made (xlmr_np/text/offsets.py): <mask> (lstrip) spans the spaces it swallowed on its
-    # left; the text around it goes to SentencePiece as chunks whose spans are shifted by the chunk's start
+    # left; the text around it goes to SentencePiece as chunks, each normalized as HF's fast tokenizer does,
+    # and the pieces' spans (within the chunk) are shifted by the chunk's start
     from xlmr_np.text.added_tokens import split_on_added_tokens
-    from xlmr_np.text.offsets import spm_encode_with_spans, text_offsets
+    from xlmr_np.text.offsets import chunk_offsets, spm_encode_with_spans, text_offsets
     from xlmr_np.text.pieces import text_chunks
 
     text = "Hi  <mask> there"
     plan = split_on_added_tokens(text, tok._added_pattern, tok._added_encoder, tok._added_decoder)
     assert [(p.start, p.end, p.added_id) for p in plan] == [(0, 2, None), (4, 10, tok.mask_token_id), (10, 16, None)]
     assert (plan[1].span_start, plan[1].span_end) == (2, 10)
-    assert text_chunks(text, plan) == ["Hi", " there"]
-    spans = [s for _, s in spm_encode_with_spans(tok.sp_model, text_chunks(text, plan))]
-    assert spans == [[(0, 2)], [(1, 4), (4, 6)]]
-    assert text_offsets(plan, spans) == [(0, 2), (2, 10), (11, 14), (14, 16)]
-    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    assert enc["offset_mapping"] == text_offsets(plan, spans)
+    chunks = text_chunks(text, plan)
+    assert chunks == ["Hi", " there"]
+    encoded = spm_encode_with_spans(tok.sp_model, chunks)
+    assert [spans for _, _, spans in encoded] == [[(0, 2)], [(1, 4), (4, 6)]]  # sentencepiece's own spans
+    spans = [chunk_offsets(tok.sp_model, tok._offsets_normalizer(), c, e) for c, e in zip(chunks, encoded)]
+    assert spans == [[(0, 2)], [(0, 4), (4, 6)]]  # the fast tokenizer's: " there"'s "▁the" covers its space
+    offsets = text_offsets(tok.sp_model, tok._offsets_normalizer(), text, plan, encoded)
+    assert offsets == [(0, 2), (2, 10), (10, 14), (14, 16)]
+    assert tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"] == offsets
+    # U+001C-U+001F: stripped by the slow tokenizer's lstrip (Python's whitespace), not by the fast one's,
+    # so "<mask>" spans only the space, and the chunk whose offsets are measured keeps the \x1c
+    plan = split_on_added_tokens("\xbd\x1c <mask>", tok._added_pattern, tok._added_encoder, tok._added_decoder)
+    assert [(p.start, p.end, p.fast_start, p.fast_end) for p in plan] == [(0, 1, 0, 2), (3, 9, 3, 9)]
+    assert plan[1].span_start == 2
+
+
+def test_fast_offsets_classes(tok):
+    # the ways HF's fast tokenizer maps tokens back to the text (xlmr_np/text/fast_offsets.py), each as
+    # XLMRobertaTokenizerFast 4.57.6 gives it
+    def offsets(text):
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        return list(zip(tok.convert_ids_to_tokens(enc["input_ids"]), enc["offset_mapping"]))
+
+    assert offsets("a  b") == [("\u2581a", (0, 1)), ("\u2581b", (2, 4))]  # a run of spaces: its last one
+    assert offsets("  leading")[0] == ("\u2581le", (1, 4))  # leading whitespace: the last space
+    assert offsets("bell\x07") == [("\u2581be", (0, 2)), ("ll", (2, 4))]  # a dropped control char: not covered
+    # a control char dropped at the very start shifts the spans after it (tokenizers #663): "be" is at 1..3
+    assert offsets("\x07bell") == [("\u2581be", (0, 2)), ("ll", (2, 4))]
+    assert offsets("Hello</s>world")[4:6] == [("\u2581", (9, 10)), ("wo", (9, 11))]  # a lone dummy "▁"
+    assert offsets("Hello world")[3:5] == [("\u2581", (5, 6)), ("wo", (6, 8))]  # a lone "▁" for a space
+    assert offsets("e\u0301")[-1][1] == (0, 1)  # e + combining acute -> é, aligned with the e
 
 
 # ---------------------------------------------------------------- strings
@@ -187,13 +213,11 @@ def test_strings_special_tokens_mask(tok, goldens):
 
 
 def test_strings_offsets(tok, goldens):
-    """Offsets equal sentencepiece's spans (shifted by HF's added-token split), which equal HF fast's except
-    for the classified differences recorded in the goldens."""
+    """Offsets equal HF fast's on every golden string where HF fast gives the slow tokenizer's ids."""
     got = lambda s: [list(o) for o in tok(s["text"], return_offsets_mapping=True)["offset_mapping"]]  # noqa: E731
-    assert _mismatches(goldens, "offsets", got) == ([], 0)
-    # and where HF's fast tokenizer agrees with sentencepiece, we equal the fast tokenizer
-    agree = [s for s in goldens["strings"] if s["fast_ids_equal"] and not s["fast_offset_differences"]]
-    assert len(agree) > 150
+    compared = [s for s in goldens["strings"] if s["offsets"] is not None]
+    assert _mismatches({"strings": compared}, "offsets", got) == ([], 0)
+    assert len(compared) == sum(s["fast_ids_equal"] for s in goldens["strings"]) > 640
 
 
 def test_offsets_point_into_the_text(tok, goldens):

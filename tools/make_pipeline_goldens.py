@@ -11,8 +11,9 @@ XLMRobertaTokenizer (what xlmr_np.tokenizer reproduces). token-classification an
 character offsets, which only HF's *fast* tokenizer returns: those cases run with XLMRobertaTokenizerFast
 converted from the same sentencepiece model (no tokenizer.json, so 4.57.6's SpmConverter pipeline:
 Precompiled + Strip(right) + Replace("  +" -> "▁") normaliser, Metaspace(split=True) pre-tokeniser).
-The inputs avoid the spots where that converter's offsets differ from sentencepiece's own spans (leading
-or doubled spaces, a lone "▁" piece); docs/pipelines.md lists them.
+xlmr_np's offsets are that tokenizer's (xlmr_np/text/fast_offsets.py), so the inputs include the spots where
+they differ from sentencepiece's own spans (leading, doubled and trailing spaces, tabs and newlines, a lone
+"▁" piece, unknown and control characters, combining marks): QUIRKY_NER and QUIRKY_CONTEXT.
 
 Sentence-embedding goldens come from sentence-transformers' own Pooling/Normalize modules applied to HF's
 last_hidden_state (sentence-transformers 6.2 needs transformers 5; its Pooling module alone works with
@@ -86,6 +87,11 @@ NER_SENTENCES = [
     "Предприятие Газпром находится в Москве.",
 ]
 LONG_NER = ("The committee in Geneva met on Monday. " * 6).strip()
+# where the fast tokenizer's offsets differ from sentencepiece's spans (see the module docstring)
+QUIRKY_NER = ["  Angela  Merkel\tmet   Emmanuel Macron in\nBerlin.  ", "\x07Wolfgang lives in ☃ Berlin",
+              "Apple\u3000Inc. opened   an office in Sa\u0303o Paulo ﬁne\x07 ", " ☃  Gazprom  в  Москве"]
+QUIRKY_CONTEXT = ("  My name is  Wolfgang\tand I live in\nBerlin.   I work for the city ☃ library,  where we keep "
+                  "old maps\x07 and letters.  ")
 CONTEXT = ("My name is Wolfgang and I live in Berlin. I work for the city library, where we keep old maps, "
            "letters and photographs. On weekends I travel to Hamburg or Munich to visit my family.")
 LONG_CONTEXT = " ".join([CONTEXT] * 3)
@@ -198,6 +204,13 @@ def cases():
         ("ner_batch", "token-classification", "ner", "fast", {}, [NER_SENTENCES], {}),
         ("ner_long_stride", "token-classification", "ner", "fast", {"tokenizer_max": 32}, [LONG_NER],
          {"aggregation_strategy": "simple", "stride": 8}),
+        ("ner_quirky_none", "token-classification", "ner", "fast", {}, [QUIRKY_NER], {}),
+        ("ner_quirky_simple", "token-classification", "ner", "fast", {}, [QUIRKY_NER],
+         {"aggregation_strategy": "simple"}),
+        ("ner_quirky_first_keep_o", "token-classification", "ner", "fast", {}, [QUIRKY_NER],
+         {"aggregation_strategy": "first", "ignore_labels": []}),
+        ("ner_quirky_average", "token-classification", "ner", "fast", {}, [QUIRKY_NER],
+         {"aggregation_strategy": "average"}),
     ]
     for strategy in ("simple", "first", "average", "max"):
         out.append((f"ner_{strategy}", "token-classification", "ner", "fast", {}, [NER_SENTENCES],
@@ -219,6 +232,13 @@ def cases():
          {"question": questions[0], "context": CONTEXT, "top_k": 4, "align_to_words": False}),
         ("qa_windows", "question-answering", "qa", "fast", {}, [],
          {"question": questions[2], "context": LONG_CONTEXT, "top_k": 3, "max_seq_len": 48, "doc_stride": 16}),
+        ("qa_quirky", "question-answering", "qa", "fast", {}, [],
+         {"question": questions[0], "context": QUIRKY_CONTEXT, "top_k": 6}),
+        ("qa_quirky_no_align", "question-answering", "qa", "fast", {}, [],
+         {"question": " Where   do I live? ", "context": QUIRKY_CONTEXT, "top_k": 6, "align_to_words": False}),
+        ("qa_quirky_windows", "question-answering", "qa", "fast", {}, [],
+         {"question": questions[1], "context": QUIRKY_CONTEXT * 2, "top_k": 4, "max_seq_len": 32,
+          "doc_stride": 8}),
         ("qa_windows_default", "question-answering", "qa", "fast", {}, [],
          {"question": questions[1], "context": " ".join([CONTEXT] * 12), "top_k": 2}),
     ]

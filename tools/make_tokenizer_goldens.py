@@ -4,12 +4,12 @@ Reference: transformers 4.57.6 `XLMRobertaTokenizer` (slow, SentencePiece-backed
 truncation, padding, overflow and decode; `XLMRobertaTokenizerFast` (converted from the same .model file) for
 offsets and for the windowed overflow layout (`overflow_to_sample_mapping`), which only it has.
 
-Offsets.  The slow tokenizer cannot return offsets, and the fast one disagrees with SentencePiece's own piece
-spans in a few known ways.  So the expected offsets are derived here from two references: HF's own added-token
-split (`tokens_trie.split` plus the lstrip/rstrip rules of `PreTrainedTokenizer.tokenize`) and sentencepiece's
-`offset_mapping` of each text piece; the script asserts that this derivation reproduces the slow tokenizer's
-ids exactly.  Each token where the fast tokenizer's span differs is classified (see classify_offset_difference);
-an unclassified difference stops the script.
+Offsets.  The slow tokenizer cannot return offsets; xlmr_np returns the fast tokenizer's.  So a string's
+"offsets" are the fast tokenizer's `offset_mapping` wherever the fast tokenizer gives the slow one's ids
+(`fast_ids_equal`), and null on the few strings where it does not (its normaliser differs from
+SentencePiece's there; docs/tokenizer.md).  `reference_offsets` (HF's added-token split + sentencepiece's own
+piece spans) is kept as a check that the added-token split reproduces the slow tokenizer's ids.
+tools/make_offsets_goldens.py covers thousands more strings and several models.
 
 Output: reference_outputs/tokenizer/goldens.json (compact JSON) and the "goldens" entry of MANIFEST.json
 (versions, sha256, counts).  Usage: python tools/make_tokenizer_goldens.py
@@ -24,7 +24,6 @@ import logging
 import os
 import platform
 import sys
-import unicodedata
 import warnings
 from collections import Counter
 
@@ -169,36 +168,6 @@ def reference_offsets(slow, sp, text: str):
     return ids, offsets
 
 
-def classify_offset_difference(sp, text, ours, theirs, fast_normalizer=None):
-    """Why HF fast's span differs from sentencepiece's, for the documented classes; None if unexplained.
-
-    "Whitespace" is what SentencePiece's normalisation turns into spaces (also U+200B and control characters).
-    `fast_normalizer` (the fast tokenizer's `backend_tokenizer.normalizer`) lets characters that only the
-    fast tokenizer's normaliser changes count as normalisation too.
-    """
-    (a, b), (c, d) = ours, theirs
-
-    def blank(s):
-        return s != "" and sp.normalize(s).strip(" \u2581") == ""
-
-    if a == b and c == a and d > c:
-        return "empty_dummy_prefix"  # a lone ▁ with no surface: spm (k,k), fast the next character (k,k+1)
-    if b == d and c < a and blank(text[c:a]):
-        return "leading_whitespace"  # fast counts whitespace before a text piece's first token, spm does not
-    if b == d and a < c and blank(text[a:c]):
-        return "whitespace_run"  # fast's ▁ for a run of spaces covers only the last one, spm's the run
-    hi = max(b, d)
-    changed = any(sp.normalize(ch) not in (ch, "\u2581" + ch) for ch in text[:hi])
-    if fast_normalizer is not None:
-        changed = changed or any(fast_normalizer.normalize_str(ch) != ch for ch in text[:hi])
-    if changed or unicodedata.normalize("NFC", text[:hi]) != text[:hi]:
-        # characters the normaliser composes, expands or deletes (combining marks, controls, compatibility
-        # forms) in or before the token: spm attaches them to a piece, fast aligns them per character and can
-        # stay shifted after them (tokenizers #2116, #663; HF #9744)
-        return "normalization"
-    return None
-
-
 def jsonable(value):
     if isinstance(value, np.ndarray):
         if value.dtype == object:
@@ -338,22 +307,16 @@ def main() -> int:
             "decode_clean": slow.decode(ids, clean_up_tokenization_spaces=True),
             "decode_skip_clean": slow.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True),
             "special_tokens_mask": slow.get_special_tokens_mask(ids, already_has_special_tokens=True),
-            "offsets": [[0, 0]] + ref_offsets + [[0, 0]],
             "fast_ids_equal": fast_enc["input_ids"] == ids,
         }
-        if entry["fast_ids_equal"]:
-            differences = {}
-            for i, (ours, theirs) in enumerate(zip(entry["offsets"], fast_enc["offset_mapping"])):
-                if tuple(ours) != tuple(theirs):
-                    why = classify_offset_difference(sp, text, ours, theirs, fast.backend_tokenizer.normalizer)
-                    if why is None:
-                        raise SystemExit(f"unexplained fast/spm offset difference in {text!r} at token {i}: "
-                                         f"spm {ours} fast {theirs}")
-                    differences[str(i)] = [list(theirs), why]
-                    offset_classes[why] += 1
-            entry["fast_offset_differences"] = differences
-        else:
+        # the fast tokenizer's offsets, where it gives the slow tokenizer's ids (see the module docstring)
+        entry["offsets"] = [list(o) for o in fast_enc["offset_mapping"]] if entry["fast_ids_equal"] else None
+        if not entry["fast_ids_equal"]:
             fast_id_mismatch.append(text)
+        else:
+            offset_classes["tokens"] += len(ids)
+            offset_classes["differing_from_sentencepiece_spans"] += sum(
+                tuple(a) != tuple(b) for a, b in zip([[0, 0]] + ref_offsets + [[0, 0]], fast_enc["offset_mapping"]))
         strings.append(entry)
 
     pairs = [(strings[i]["text"], strings[-2 - i]["text"]) for i in range(0, 300, 10)]
@@ -385,13 +348,10 @@ def main() -> int:
     windows = []
     for name, text, pair, kwargs in window_cases():
         result = capture(lambda: fast(text, pair, **kwargs))
-        # the chosen texts must have fast offsets equal to sentencepiece's (checked per text)
+        # the chosen texts must have the slow tokenizer's ids in the fast one (checked per text)
         for t in ([text] if isinstance(text, str) else text) + ([] if pair is None else
                                                                  [pair] if isinstance(pair, str) else pair):
-            _, ref = reference_offsets(slow, sp, t)
-            fast_enc = fast(t, add_special_tokens=False, return_offsets_mapping=True)
-            fast_off = [list(o) for o in fast_enc["offset_mapping"]]
-            assert ref == fast_off, f"window text {t!r}: fast offsets differ from spm, pick another text"
+            assert fast(t)["input_ids"] == slow(t)["input_ids"], f"window text {t!r}: fast ids differ"
         windows.append({"name": name, "text": text, "pair": pair, "kwargs": kwargs, **result})
     # fast's windows give token_type_ids 1 to overflow rows of pairs (a tokenizers quirk); the slow rule is zeros
 
@@ -461,14 +421,14 @@ def main() -> int:
         "counts": {"strings": len(strings), "scripts": len(scripts), "pairs": len(pair_goldens), "calls": len(calls),
                    "windows": len(windows), "decode": len(decode_cases)},
         "scripts": dict(sorted(scripts.items())),
-        "fast_offset_differences": dict(sorted(offset_classes.items())),
+        "fast_offsets": dict(sorted(offset_classes.items())),
         "fast_id_mismatches": fast_id_mismatch,
     }
     with open(manifest_path, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False, sort_keys=True)
         f.write("\n")
     print(f"wrote {path}: {len(strings)} strings over {len(scripts)} scripts, {len(calls)} calls, "
-          f"{len(windows)} window cases; fast offset differences {dict(offset_classes)}; "
+          f"{len(windows)} window cases; fast offsets {dict(offset_classes)}; "
           f"fast id mismatches {len(fast_id_mismatch)}")
     return 0
 

@@ -205,14 +205,13 @@ def context_words(tokenizer, context):
     """Token offsets of the context -> the index of the word the token belongs to.
 
     Words as the fast tokenizer's Metaspace(split=True) pre-tokenizer makes them: each piece beginning with
-    "▁" (and each <unk> after whitespace) starts a word.
+    "▁" starts a word (an <unk> belongs to the word of the "▁" before it, as in the fast tokenizer).
     """
     enc = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     pieces = tokenizer.convert_ids_to_tokens(enc["input_ids"])
     word_of, word = {}, -1
-    for token_id, piece, (s, e) in zip(enc["input_ids"], pieces, enc["offset_mapping"]):
-        if word < 0 or piece.startswith(SPIECE_UNDERLINE) or (
-                token_id == tokenizer.unk_token_id and (s == 0 or context[s - 1].isspace())):
+    for piece, (s, e) in zip(pieces, enc["offset_mapping"]):
+        if word < 0 or piece.startswith(SPIECE_UNDERLINE):
             word += 1
         word_of.setdefault((s, e), word)
     return word_of

@@ -9,6 +9,8 @@ One module per idea, each naming the HF functions it follows:
     added_tokens.py  AddedToken, cutting text on added tokens, the special-token attributes
     pieces.py        text to spm pieces and model ids, one sentencepiece call per batch; SPIECE_UNDERLINE
     offsets.py       character offsets of every token, the whole path step by step
+    fast_offsets.py  HF fast's normaliser rebuilt from the model's charsmap, with each character's span
+    spm_proto.py     the few fields of a .model file (protobuf) read and written without protobuf
     fairseq_ids.py   the fairseq id mapping (spm id k -> k + 1, <mask> = len(spm) + 1, ...)
     prepare.py       per example: truncate, add <s> </s>, then pad and collate; fast-tokenizer overflow windows
     batching.py      truncation plans, padding, numpy conversion, BatchEncoding

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Union
 
+from .fast_offsets import RUST_WHITESPACE
+
 SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 
@@ -74,14 +76,18 @@ class TextPiece:
     `text[start:end]` goes to SentencePiece when `added_id` is None; otherwise the piece is the added token
     `added_id`, and `span_start:span_end` is the character span it covers in the text: its match plus the
     whitespace it swallowed (what the fast tokenizer reports as its offsets).  The span is kept up to date
-    for added tokens only; a text piece's offsets come from SentencePiece (offsets.text_offsets).
+    for added tokens only.  A text piece's `fast_start:fast_end` is its extent in the fast tokenizer's split,
+    wider than `start:end` by the U+001C-U+001F next to an lstrip/rstrip token, which only the slow tokenizer
+    strips; its tokens' offsets are computed on that text (offsets.text_offsets).
     """
 
-    __slots__ = ("start", "end", "added_id", "span_start", "span_end")
+    __slots__ = ("start", "end", "added_id", "span_start", "span_end", "fast_start", "fast_end")
 
     def __init__(self, start: int, end: int, added_id: Optional[int] = None):
         self.start, self.end, self.added_id = start, end, added_id
         self.span_start, self.span_end = start, end
+        self.fast_start, self.fast_end = start, end  # a text piece's extent in the fast tokenizer's split
+
 
     def __repr__(self):
         if self.added_id is None:
@@ -120,19 +126,33 @@ def split_on_added_tokens(text: str, pattern, encoder: Dict[str, int], decoder: 
 def _strip_and_check_word(text: str, piece: TextPiece, token: AddedToken, left: Optional[TextPiece],
                           right: Optional[TextPiece]) -> None:
     """Apply `token`'s rstrip, lstrip and single_word to its piece and its neighbours, in place."""
+    # The slow tokenizer strips Python's whitespace (str.strip); the fast one, whose offsets we give, swallows
+    # only Unicode White_Space (Rust's char::is_whitespace): not U+001C-U+001F, which the span leaves out.
     if token.rstrip and right is not None and right.added_id is None and right.start < right.end:
         chunk = text[right.start:right.end]
-        right.start = right.end - len(chunk.lstrip())  # swallow whitespace on the right
-        piece.span_end = right.start
+        swallowed = len(chunk) - len(chunk.lstrip())
+        piece.span_end = right.fast_start = right.start + _white_space_run(chunk[:swallowed])
+        right.start += swallowed  # swallow whitespace on the right
     if token.lstrip and left is not None and left.added_id is None and left.start < left.end:
         chunk = text[left.start:left.end]
-        left.end = left.start + len(chunk.rstrip())  # swallow whitespace on the left
-        piece.span_start = left.end
+        kept = len(chunk.rstrip())
+        left.end = left.start + kept  # swallow whitespace on the left
+        piece.span_start = left.fast_end = piece.start - _white_space_run(chunk[kept:][::-1])
     if token.single_word:  # not a whole word: the token is plain text, merged into its neighbour
         if left is not None and left.start < left.end and text[left.end - 1] != " ":
             left.end, left.added_id, piece.start = piece.end, None, piece.end
+            left.fast_end = left.end
         elif right is not None and right.start < right.end and text[right.start] != " ":
             right.start, right.added_id, piece.end = piece.start, None, piece.start
+            right.fast_start = right.start
+
+
+def _white_space_run(chars: str) -> int:
+    """How many of `chars`, from the first, are Unicode White_Space."""
+    n = 0
+    while n < len(chars) and chars[n] in RUST_WHITESPACE:
+        n += 1
+    return n
 
 
 class SpecialTokensMixin:

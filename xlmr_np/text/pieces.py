@@ -52,21 +52,24 @@ def model_ids(plan: Sequence, chunk_ids: Sequence[List[int]], table: List[int]) 
     return ids
 
 
-def encode_texts(sp, table: List[int], texts: List[str], plans: List[Sequence], with_offsets: bool
-                 ) -> List[Encoded]:
-    """(ids, offsets or None) of every text, with one sentencepiece call for all their chunks."""
+def encode_texts(sp, table: List[int], texts: List[str], plans: List[Sequence], with_offsets: bool,
+                 normalizer=None) -> List[Encoded]:
+    """(ids, offsets or None) of every text, with one sentencepiece call for all their chunks.
+
+    `normalizer` (a `fast_offsets.FastNormalizer` of the model) makes the offsets the fast tokenizer's.
+    """
     chunks = [chunk for text, plan in zip(texts, plans) for chunk in text_chunks(text, plan)]
     if not chunks:
         encoded = iter([])
     elif with_offsets:
         encoded = iter(spm_encode_with_spans(sp, chunks))
     else:
-        encoded = iter([(ids, None) for ids in sp.encode(chunks, out_type=int)])
+        encoded = iter([(ids, None, None) for ids in sp.encode(chunks, out_type=int)])
     results = []
-    for plan in plans:
+    for text, plan in zip(texts, plans):
         per_chunk = [next(encoded) for piece in plan if piece.added_id is None]
-        ids = model_ids(plan, [chunk_ids for chunk_ids, _ in per_chunk], table)
-        offsets = text_offsets(plan, [spans for _, spans in per_chunk]) if with_offsets else None
+        ids = model_ids(plan, [chunk[0] for chunk in per_chunk], table)
+        offsets = text_offsets(sp, normalizer, text, plan, per_chunk) if with_offsets else None
         results.append((ids, offsets))
     return results
 

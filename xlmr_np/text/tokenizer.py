@@ -19,12 +19,12 @@ How text becomes ids
 4. Truncation, the special-token layout `<s> A </s>` / `<s> A </s></s> B </s>`, padding and arrays
    (prepare.py on batching.py); the call's inputs are checked first (inputs.py).
 
-Offsets (`return_offsets_mapping=True`; the slow HF tokenizer cannot return them) are character spans into
-the original text taken from sentencepiece's own piece spans, shifted by the position of the text piece; an
-added token spans its match plus the whitespace it swallowed; special and padding tokens get (0, 0)
-(offsets.py, step by step).  They equal HF's *fast* tokenizer's offsets except where that one has known
-quirks (see docs/tokenizer.md).  Asking for offsets together with `return_overflowing_tokens` gives the fast
-tokenizer's layout (one row per window of `stride` overlap, plus `overflow_to_sample_mapping`), which the
+Offsets (`return_offsets_mapping=True`; the slow HF tokenizer cannot return them) are HF's *fast*
+tokenizer's: each text piece is normalised as `XLMRobertaTokenizerFast` does, from the model's own
+precompiled charsmap, keeping each character's span, and SentencePiece's pieces are laid over it; an added
+token spans its match plus the whitespace it swallowed; special and padding tokens get (0, 0) (offsets.py,
+step by step; fast_offsets.py; docs/tokenizer.md has the measurements).  Asking for offsets together
+with `return_overflowing_tokens` gives the fast tokenizer's layout (one row per window of `stride` overlap, plus `overflow_to_sample_mapping`), which the
 question-answering and NER recipes expect; without offsets overflow follows the slow tokenizer
 (`overflowing_tokens`, `num_truncated_tokens`).
 
@@ -48,6 +48,7 @@ from .added_tokens import (SPECIAL_TOKEN_ATTRIBUTES, AddedToken, SpecialTokensMi
 from .batching import (VERY_LARGE_INTEGER, BatchEncoding, PadOptions, layout_with_specials, num_special_tokens,
                        resolve_strategies)
 from .decoding import clean_up_tokenization, join_tokens, tokens_to_string
+from .fast_offsets import FastNormalizer
 from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
 from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, load_sentencepiece, read_pretrained,
                     save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
@@ -276,7 +277,16 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         """Model ids (and offsets into each text) for many texts: split, one spm call, fairseq mapping."""
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         plans = [self._split_on_added_tokens(t, split) for t in texts]
-        return encode_texts(self.sp_model, self._spm_to_id, texts, plans, with_offsets)
+        return encode_texts(self.sp_model, self._spm_to_id, texts, plans, with_offsets,
+                            self._offsets_normalizer() if with_offsets else None)
+
+    def _offsets_normalizer(self) -> FastNormalizer:
+        """The fast tokenizer's normalizer for this model (fast_offsets.py), built on first use."""
+        normalizer = self.__dict__.get("_fast_normalizer")
+        if normalizer is None:
+            normalizer = FastNormalizer.from_proto(self.sp_model.serialized_model_proto())
+            self._fast_normalizer = normalizer
+        return normalizer
 
     def _encode_examples(self, examples, with_offsets: bool, split_special_tokens: Optional[bool]):
         """(ids, offsets) of the first and second sequence of every example (None for a missing second)."""
