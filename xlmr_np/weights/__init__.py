@@ -8,7 +8,8 @@ above it in this list:
 
     dtypes            bfloat16 bits -> float32, the one widening every reader uses
     safetensors_file  .safetensors: memory-mapped zero-copy reader, validated header, atomic writer
-    torch_pickle      pytorch_model.bin without torch: a restricted unpickler that runs no code
+    restricted_unpickler  a pickle machine with an allow-list, every value bounded as it is built
+    torch_pickle      pytorch_model.bin without torch: the restricted unpickler, no code run
     tf_h5             tf_model.h5 (needs h5py) -> PyTorch names and layouts
     flax_msgpack      flax_model.msgpack (needs msgpack) -> PyTorch names and layouts
     files             which file of a directory is read (HF's order), sharded indexes, read_state_dict
