@@ -20,9 +20,10 @@ global or the construct; nothing is executed.
 
 Storages are zero-copy read-only views of one `np.memmap` of the file when the zip entry is stored
 uncompressed and aligned for its dtype (torch aligns entries to 64 bytes); otherwise a copy.
-BF16 storages are widened to float32 (a copy, `dtypes.widen_bf16`). Every tensor's
-offset, sizes and strides are checked to stay inside its storage, so nothing reads past the data,
-and no tensor has more elements than its storage, so memory is bounded by the file size.
+A BF16 storage is widened to float32 once (`dtypes.widen_bf16`, a copy twice its size) and all its
+tensors are read-only views of that copy, as torch's tensors are views of one storage. Every
+tensor's offset, sizes and strides are checked to stay inside its storage, so nothing reads past
+the data, and no tensor has more elements than its storage; memory is at most twice the file size.
 """
 
 import collections
@@ -78,6 +79,19 @@ class _Storage:
 
     def __init__(self, key, storage_type, data):
         self.key, self.type, self.data = key, storage_type, data
+        self._values = None
+
+    def values(self):
+        """The elements as its tensors see them. A BF16 storage is widened to float32 once, on first
+        use, and every tensor is a read-only view of that copy (as torch's views share a storage):
+        100 views of one 4 MB storage cost 8 MB, not 100 widened copies."""
+        if self._values is None:
+            if self.type.name == "BFloat16Storage":
+                self._values = widen_bf16(self.data)
+                self._values.flags.writeable = False
+            else:
+                self._values = self.data
+        return self._values
 
 
 def _is_int(x):
@@ -85,7 +99,10 @@ def _is_int(x):
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
-    """Stand-in for torch._utils._rebuild_tensor(_v2): a NumPy view of `storage` (validated)."""
+    """Stand-in for torch._utils._rebuild_tensor(_v2): a NumPy view of `storage` (validated).
+
+    The view is of `storage.values()`: the mapped file, or for BF16 the storage's one float32 copy.
+    """
     if not isinstance(storage, _Storage):
         raise CheckpointError(f"a tensor is rebuilt from {type(storage).__name__}, not a storage")
     if (not _is_int(storage_offset) or storage_offset < 0
@@ -96,7 +113,8 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
         raise CheckpointError(f"storage {storage.key!r}: invalid tensor layout offset="
                               f"{short_repr(storage_offset)} size={short_repr(size)} "
                               f"stride={short_repr(stride)}")
-    base, itemsize = storage.data, storage.data.dtype.itemsize
+    base = storage.values()
+    itemsize = base.dtype.itemsize
     numel = math.prod(size)
     if numel == 0:
         view = base[:0].reshape(size)  # [0] -> size (empty)
@@ -114,8 +132,6 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
             view = np.lib.stride_tricks.as_strided(
                 base[storage_offset:], shape=size, strides=[s * itemsize for s in stride],
                 writeable=False)
-    if storage.type.name == "BFloat16Storage":
-        view = widen_bf16(view)
     return view
 
 
@@ -255,8 +271,11 @@ def load_torch_file(path):
     except CheckpointError as e:
         msg = str(e)
         raise CheckpointError(msg if msg.startswith(path) else f"{path}: {msg}") from None
+    except MemoryError:  # the machine's limit, not the file's fault: memory is bounded by its size
+        raise MemoryError(f"{path}: out of memory while loading it (BF16 storages are widened to "
+                          f"float32, twice their size); the file itself is not at fault") from None
     except (pickle.UnpicklingError, EOFError, KeyError, IndexError, TypeError, ValueError,
-            AttributeError, struct.error, OverflowError, RecursionError, MemoryError) as e:
+            AttributeError, struct.error, OverflowError, RecursionError) as e:
         # Only the allow-listed stand-ins above can run, so any other error is malformed data.
         detail = short_repr(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)[:200]
         raise CheckpointError(f"{path}: data.pkl is corrupt or not a state dict "
