@@ -179,11 +179,13 @@ class _TorchZip:
             raise CheckpointError(f"{path}: not a readable zip archive ({e})") from None
         if not infos:
             raise CheckpointError(f"{path}: the zip archive is empty")
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise CheckpointError(f"{path}: the zip archive has the entry {dup!r} twice")
-        self.infos = dict(zip(names, infos))
+        self.infos = {}
+        for info in infos:  # one pass with a dict: linear in the number of entries
+            if info.filename in self.infos:
+                raise CheckpointError(f"{path}: the zip archive has the entry "
+                                      f"{info.filename[:200]!r} twice")
+            self.infos[info.filename] = info
+        names = list(self.infos)
         self.prefix = names[0].split("/")[0]  # torch names the folder after the file stem
         self.mm = map_file(path)
 
