@@ -3,6 +3,7 @@
 Each test replays a defect of the issue on a small hand-built archive (tools/make_hostile_corpus.py
 writes torch.save's zip layout without torch)."""
 
+import struct
 import sys
 import time
 import tracemalloc
@@ -77,3 +78,19 @@ def test_duplicate_entry_among_many_is_found_in_linear_time(tmp_path):
     with pytest.raises(CheckpointError, match=r"has the entry 'archive/data/19999' twice"):
         load_torch_file(path)
     assert time.perf_counter() - start < 1.0
+
+
+def test_negative_local_header_offset_is_a_checkpoint_error(tmp_path):
+    """Issue: an end-of-central-directory record claiming the directory starts later than it does
+    makes zipfile compute negative local-header offsets; the reader escaped with struct.error."""
+    path = tmp_path / "pytorch_model.bin"
+    corpus._good_bin(path)
+    shift = zipfile.ZipFile(path).getinfo("archive/byteorder").header_offset + 8  # the first entry read
+    data = bytearray(path.read_bytes())
+    eocd = data.rfind(b"PK\x05\x06")
+    start = struct.unpack_from("<I", data, eocd + 16)[0]
+    struct.pack_into("<I", data, eocd + 16, start + shift)  # zipfile then moves every offset by -shift
+    path.write_bytes(bytes(data))
+    assert zipfile.ZipFile(path).getinfo("archive/byteorder").header_offset == -8
+    with pytest.raises(CheckpointError, match=r"local header at offset -\d+, outside the file"):
+        load_torch_file(path)

@@ -203,9 +203,10 @@ class _TorchZip:
         if info.compress_size != info.file_size:
             raise CheckpointError(f"{self.path}: zip entry {full!r} is stored but its sizes "
                                   f"disagree ({info.compress_size} vs {info.file_size})")
-        at = info.header_offset
-        if at + _ZIP_LOCAL_HEADER.size > self.size:
-            raise CheckpointError(f"{self.path}: zip entry {full!r} starts past the end of the file")
+        at = info.header_offset  # zipfile adds any bytes before the archive: it can be negative
+        if at < 0 or at + _ZIP_LOCAL_HEADER.size > self.size:
+            raise CheckpointError(f"{self.path}: zip entry {full!r} has its local header at offset "
+                                  f"{at}, outside the file ({self.size} bytes); the file is corrupt")
         fields = _ZIP_LOCAL_HEADER.unpack(self.mm[at:at + _ZIP_LOCAL_HEADER.size].tobytes())
         name_len, extra_len = fields[9], fields[10]
         local_name = self.mm[at + 30:at + 30 + name_len].tobytes()
