@@ -352,6 +352,23 @@ def make_corpus(out):
     return cases
 
 
+def write_keras_file(path):
+    """A small file in the layout Keras save_weights writes (HF's TF save_pretrained uses it): root
+    attribute layer_names, a group per layer with weight_names, nested groups down to each dataset."""
+    import h5py
+    import numpy as np
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"roberta", b"lm_head"]
+        for layer, names in (("roberta", ["m/roberta/pooler/dense/kernel:0", "m/roberta/pooler/dense/bias:0"]),
+                             ("lm_head", ["m/lm_head/bias:0"])):
+            group = f.create_group(layer)
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for n in names:
+                shape = (3, 4) if "kernel" in n else (4,)
+                group.create_dataset(n, data=np.arange(np.prod(shape), dtype="f4").reshape(shape))
+    return Path(path).read_bytes()
+
+
 def make_h5_cases(out):
     """TF .h5 files that read outside themselves or lie about sizes (needs h5py to write)."""
     import h5py

@@ -10,7 +10,8 @@ above it in this list:
     safetensors_file  .safetensors: memory-mapped zero-copy reader, validated header, atomic writer
     restricted_unpickler  a pickle machine with an allow-list, every value bounded as it is built
     torch_pickle      pytorch_model.bin without torch: the restricted unpickler, no code run
-    tf_h5             tf_model.h5 (needs h5py) -> PyTorch names and layouts
+    child_reader      run a reader built on a C library in a child process, bounded in time and memory
+    tf_h5             tf_model.h5 (needs h5py, read in a child process) -> PyTorch names and layouts
     flax_msgpack      flax_model.msgpack (needs msgpack) -> PyTorch names and layouts
     files             which file of a directory is read (HF's order), sharded indexes, read_state_dict
     hub               resolve_model_dir: a local directory, or a hub id in the local HF cache
