@@ -2,10 +2,12 @@
 
 Reference behaviour: HF's `save_pretrained(safe_serialization=True)` (see xlmr_np/weights/convert.py, which does the
 work). This module parses the options and prints the paths written, one per line. Exit status 0, or 2 with
-one "error: ..." line when the source cannot be read or DST already holds weights (without --overwrite).
+one "error: ..." line when the source cannot be read or DST already holds a model (weights or config.json) and
+--overwrite is not given. The files appear in DST only once all are written (a full disk leaves DST as it was).
 """
 from __future__ import annotations
 
+from ..weights.commit import ModelExists
 from ..weights.convert import DEFAULT_MAX_SHARD_SIZE, convert
 
 
@@ -19,11 +21,15 @@ def register(subparsers):
     parser.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,
                         help="largest shard, e.g. 5GB, 500MB, 2GiB (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace model.safetensors / shards already in DST")
+                        help="replace the model already in DST (its config.json, model.safetensors / shards)")
     parser.set_defaults(run=run_convert)
 
 
 def run_convert(args) -> int:
-    for path in convert(args.src, args.dst, max_shard_size=args.max_shard_size, overwrite=args.overwrite):
+    try:
+        written = convert(args.src, args.dst, max_shard_size=args.max_shard_size, overwrite=args.overwrite)
+    except ModelExists as e:  # the same refusal, with the fix spelled as this command's option
+        raise ModelExists(e.directory, e.names, fix="pass --overwrite") from None
+    for path in written:
         print(path)
     return 0
