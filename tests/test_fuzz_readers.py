@@ -1,20 +1,29 @@
-"""Random byte mutations of valid .safetensors and pytorch_model.bin files: the readers either load
-them or raise their own error type (SafetensorsError / CheckpointError), never anything else.
+"""Random byte mutations of valid checkpoint files: the readers either load them or raise their own
+error type (SafetensorsError / CheckpointError), never anything else.
 
-Set XLMR_NP_FUZZ_EXAMPLES to run more than the default 100 examples per reader.
+Hypothesis mutates small hand-built .safetensors and pytorch_model.bin files (set
+XLMR_NP_FUZZ_EXAMPLES to run more than 100 examples per reader); `test_mutants_raise_only_our_errors`
+mutates files written by HF itself (and, for .h5, a small file of Keras' layout), seeded, in every
+format: pytorch_model.bin, model.safetensors, flax_model.msgpack, tf_model.h5 (set XLMR_NP_MUTANTS to
+change the 300 per format).
 """
 
 import importlib.util
 import os
+import random
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xlmr_np.errors import CheckpointError, SafetensorsError
 from xlmr_np.weights import safetensors_file as xs
+from xlmr_np.weights.flax_msgpack import read_flax_msgpack
+from xlmr_np.weights.tf_h5 import read_tf_h5
 from xlmr_np.weights.torch_pickle import load_torch_file
 
 _spec = importlib.util.spec_from_file_location(
@@ -113,3 +122,73 @@ def test_fuzz_torch_bin(mutation):
 def test_fuzz_arbitrary_bytes(data):
     _check(data, ".safetensors", xs.load_file, SafetensorsError)
     _check(data, ".bin", load_torch_file, CheckpointError)
+
+
+# ---- seeded mutants of real files, one test per reader ----------------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent.parent / "reference_outputs" / "formats"
+MUTANTS = int(os.environ.get("XLMR_NP_MUTANTS", "300"))
+
+
+def _hot_regions(name, data):
+    """Where the metadata lies, to aim half of the edits at (the other half land anywhere)."""
+    if name == "pytorch_model.bin":
+        eocd = data.rfind(b"PK\x05\x06")  # the end-of-central-directory record: entry count, offsets
+        return [(0, min(len(data), 2048)), (max(0, len(data) - 2048), len(data)), (eocd + 8, eocd + 20)]
+    if name == "model.safetensors":
+        return [(0, 8 + int.from_bytes(data[:8], "little"))]  # the header
+    return [(0, len(data))]
+
+
+def _mutants(data, hot, seed):
+    rng = random.Random(seed)
+    for _ in range(MUTANTS):
+        out = bytearray(data)
+        for _ in range(rng.choice((1, 1, 2, 4))):
+            lo, hi = rng.choice(hot) if rng.random() < 0.5 else (0, len(out))
+            out[rng.randrange(lo, hi)] = rng.randrange(256)
+        if rng.random() < 0.1:
+            del out[rng.randrange(len(out)):]  # truncated
+        yield bytes(out)
+
+
+def _reader(name):
+    if name == "tf_model.h5":
+        pytest.importorskip("h5py", reason="tf_model.h5 needs h5py (the formats extra)")
+        # a sound read takes 5 ms; 1 s stops a hung libhdf5 sooner than the default limit
+        return (lambda path: read_tf_h5(path, time_limit=1.0)), CheckpointError
+    if name == "flax_model.msgpack":
+        pytest.importorskip("msgpack", reason="flax_model.msgpack needs msgpack (the formats extra)")
+        return read_flax_msgpack, CheckpointError
+    return {"model.safetensors": (xs.load_file, SafetensorsError),
+            "pytorch_model.bin": (load_torch_file, CheckpointError)}[name]
+
+
+@pytest.mark.parametrize("name, source", [
+    ("pytorch_model.bin", GOLDEN / "pytorch" / "pytorch_model.bin"),   # written by torch.save (HF 4.57.6)
+    ("model.safetensors", GOLDEN / "safetensors" / "model.safetensors"),
+    ("flax_model.msgpack", GOLDEN / "flax" / "flax_model.msgpack"),
+    ("tf_model.h5", None),  # the HF golden takes h5py 30 ms a read; a small file of the same layout 5 ms
+])
+def test_mutants_raise_only_our_errors(name, source, tmp_path):
+    """A few hundred seeded mutants of each format: each loads (every array readable) or raises the
+    reader's own error, in under 2 s; nothing else comes out (issue: struct.error from .bin, and
+    RuntimeError, KeyError, UnicodeEncodeError, ValueError from .h5, or no answer at all)."""
+    reader, own = _reader(name)
+    data = source.read_bytes() if source else corpus.write_keras_file(tmp_path / "keras.h5")
+    path = tmp_path / name
+    escaped, outcomes = [], {"loaded": 0, "refused": 0}
+    for i, mutant in enumerate(_mutants(data, _hot_regions(name, data), seed=sum(map(ord, name)))):
+        path.write_bytes(mutant)
+        start = time.perf_counter()
+        try:
+            _touch(reader(path))
+            outcomes["loaded"] += 1
+        except own:
+            outcomes["refused"] += 1
+        except Exception as e:  # noqa: BLE001 - any other type is the failure
+            escaped.append(f"mutant {i}: {type(e).__name__}: {str(e)[:120]}")
+        if time.perf_counter() - start > 2.0:
+            escaped.append(f"mutant {i}: took {time.perf_counter() - start:.1f} s")
+    assert not escaped, "\n".join(escaped[:20])
+    assert outcomes["refused"] > MUTANTS // 20, outcomes  # the mutations do reach the metadata

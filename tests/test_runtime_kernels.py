@@ -234,7 +234,7 @@ def test_a_loaded_model_keeps_serving_the_weights_it_loaded(tmp_path, monkeypatc
     assert mapped_weights.rows_in_file(model_.params["embeddings.word"], ids)  # the file-reading paths run
     if change == "rewritten":
         other = XLMRobertaForMaskedLM(model_.config, {k: np.asarray(v) * 0.5 for k, v in model_.params.items()})
-        other.save_pretrained(folder)  # another model under the same name
+        other.save_pretrained(folder, overwrite=True)  # another model under the same name
         assert not np.allclose(XLMRobertaForMaskedLM.from_pretrained(folder)(input_ids=ids).logits, before)
     else:
         (folder / "model.safetensors").unlink()

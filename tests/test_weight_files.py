@@ -362,7 +362,8 @@ def test_convert_and_overwrite(tmp_path):
     dst = tmp_path / "out"
     written = xconvert.convert(GOLDEN / "pytorch", dst, max_shard_size="1GB")
     assert dst / "model.safetensors" in written  # the command line (tests/test_cli.py) prints these paths
-    with pytest.raises(CheckpointError, match="already holds model.safetensors; pass overwrite=True"):
+    with pytest.raises(CheckpointError, match=r"already holds model.safetensors, config.json \(a model\); "
+                                              r"pass overwrite=True to replace it"):
         xconvert.convert(GOLDEN / "pytorch", dst)
     xconvert.convert(GOLDEN / "safetensors_sharded", dst, max_shard_size="20KB", overwrite=True)
     assert not (dst / "model.safetensors").exists() and (dst / "model.safetensors.index.json").exists()

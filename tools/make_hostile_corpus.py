@@ -64,6 +64,12 @@ def p_tensor(key, numel, size, stride, offset=0, stype="FloatStorage", pid_head=
                   p_tuple(*map(p_int, stride)), b"\x89", hooks)
 
 
+def p_shared_tuple_bomb(depth):
+    """A pickle fragment pushing t_depth, where t_0 = () and t_i = (t_{i-1}, t_{i-1}) through the memo:
+    7 bytes a level, 2**depth leaves when walked (repr, hash, ==), one small tuple a level in memory."""
+    return b")q\x00" + b"0h\x00h\x00\x86q\x00" * depth  # EMPTY_TUPLE BINPUT; then POP BINGET BINGET TUPLE2 BINPUT
+
+
 def p_state_dict(entries):
     """entries: [(name, pickled value bytes)] -> an OrderedDict pickle like torch.save's."""
     body = b"".join(p_str(k) + v for k, v in entries)
@@ -196,6 +202,26 @@ def make_corpus(out):
     write_torch_zip(case("evil_after_valid_tensor.bin", "torch", r"the global os\.system"),
                     good_then_evil, {"0": f32(1, 2)})
 
+    # -- pickle bombs: 2**30 nodes in about 1 KB ---------------------------------------------------
+    bomb = p_shared_tuple_bomb(30)
+    too_big = r"builds a value of more than \d+ nodes"
+    pid = p_tuple(p_str("storage"), p_global("torch", "FloatStorage"), p_str("0"), p_str("cpu"), p_int(1))
+    hooks = p_global("collections", "OrderedDict") + b")R"
+    write_torch_zip(case("bomb_persistent_id.bin", "torch", too_big), p_state_dict([(
+        "w", p_call(p_global("torch._utils", "_rebuild_tensor_v2"), bomb + b"Q", p_int(0),
+                    p_tuple(p_int(1)), p_tuple(p_int(1)), b"\x89", hooks))]), {"0": f32(1)})
+    write_torch_zip(case("bomb_tensor_size.bin", "torch", too_big), p_state_dict([(
+        "w", p_call(p_global("torch._utils", "_rebuild_tensor_v2"), pid + b"Q", p_int(0), bomb,
+                    p_tuple(p_int(1)), b"\x89", hooks))]), {"0": f32(1)})
+    write_torch_zip(case("bomb_state_dict_key.bin", "torch", too_big),
+                    b"\x80\x02" + hooks + bomb + p_int(1) + b"s.", {})
+    write_torch_zip(case("bin_tuple_key.bin", "torch", r"uses a tuple as a dict key"),
+                    b"\x80\x02" + hooks + p_shared_tuple_bomb(3) + p_int(1) + b"s.", {})
+    write_torch_zip(case("bin_cycle.bin", "torch", r"adds items to a list that is already inside"),
+                    b"\x80\x02]q\x00h\x00a.", {})
+    write_torch_zip(case("bin_bytearray8.bin", "torch", r"protocol-5 buffers"),
+                    b"\x80\x05\x96" + struct.pack("<Q", 2**40) + b".", {})
+
     # -- broken .bin archives ----------------------------------------------------------------
     ok = p_state_dict([("w", p_tensor("0", 6, (2, 3), (3, 1)))])
     write_torch_zip(case("bin_missing_storage.bin", "torch", r"storage '0' is missing"), ok, {})
@@ -324,6 +350,23 @@ def make_corpus(out):
     d = model_dir("config_wrong_types", "config", r"hidden_size")
     (d / "config.json").write_text(json.dumps({"model_type": "xlm-roberta", "hidden_size": "big"}))
     return cases
+
+
+def write_keras_file(path):
+    """A small file in the layout Keras save_weights writes (HF's TF save_pretrained uses it): root
+    attribute layer_names, a group per layer with weight_names, nested groups down to each dataset."""
+    import h5py
+    import numpy as np
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"roberta", b"lm_head"]
+        for layer, names in (("roberta", ["m/roberta/pooler/dense/kernel:0", "m/roberta/pooler/dense/bias:0"]),
+                             ("lm_head", ["m/lm_head/bias:0"])):
+            group = f.create_group(layer)
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for n in names:
+                shape = (3, 4) if "kernel" in n else (4,)
+                group.create_dataset(n, data=np.arange(np.prod(shape), dtype="f4").reshape(shape))
+    return Path(path).read_bytes()
 
 
 def make_h5_cases(out):

@@ -165,10 +165,21 @@ class XLMRobertaConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def save_pretrained(self, directory) -> str:
+        """Write config.json: to a temporary name, flushed, then renamed, so that a full disk or a
+        file-size limit never leaves half a config.json in place of the old one."""
         os.makedirs(directory, exist_ok=True)
         file = os.path.join(directory, CONFIG_NAME)
-        with open(file, "w", encoding="utf-8") as handle:
-            handle.write(self.to_json_string())
+        tmp = os.path.join(directory, f".{CONFIG_NAME}.{os.urandom(6).hex()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(self.to_json_string())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, file)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
         return file
 
     def replace(self, **changes: Any) -> "XLMRobertaConfig":

@@ -19,7 +19,7 @@ from . import inputs as inputs_module
 from .backend import array_module, to_device
 from .core import heads, losses, model
 from .runtime import kernel_set
-from .weights import load_params, resolve_model_dir, save_params
+from .weights import load_params, resolve_model_dir, save_model
 from .config import XLMRobertaConfig
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, CausalLMOutputWithCrossAttentions, MaskedLMOutput,
                       MultipleChoiceModelOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput,
@@ -68,11 +68,13 @@ class XLMRobertaPreTrainedModel:
             params = to_device(params, device)
         return cls(config, params, kernels)
 
-    def save_pretrained(self, directory):
-        """Write config.json + model.safetensors in the layout HF transformers loads."""
+    def save_pretrained(self, directory, overwrite=False):
+        """Write config.json + model.safetensors in the layout HF transformers loads, all or nothing:
+        both go to temporary names and are renamed once both are complete, so a full disk leaves the
+        directory as it was. A directory that already holds a model (config.json or any weight file)
+        is refused unless overwrite=True (HF's save_pretrained would replace it)."""
         config = self.config.replace(architectures=[type(self).__name__], dtype=self.dtype.name)
-        config.save_pretrained(directory)
-        save_params(directory, self.params, config, self.head)
+        save_model(directory, self.params, config, self.head, config.to_json_string(), overwrite=overwrite)
 
     @property
     def dtype(self):

@@ -2,7 +2,8 @@
 
 Reference behaviour: HF's `save_pretrained(safe_serialization=True)` (see xlmr_np/weights/convert.py, which does the
 work). This module parses the options and prints the paths written, one per line. Exit status 0, or 2 with
-one "xlmr-np: error: ..." line when the source cannot be read or DST already holds weights (without --overwrite).
+one "xlmr-np: error: ..." line when the source cannot be read or DST already holds a model (weights or
+config.json) and --overwrite is not given. The files appear in DST only once all are written.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def register(subparsers):
     parser.add_argument("--max-shard-size", default=DEFAULT_MAX_SHARD_SIZE,
                         help="largest shard, e.g. 5GB, 500MB, 2GiB (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace model.safetensors / shards already in DST")
+                        help="replace the model already in DST (its config.json, model.safetensors / shards)")
     parser.set_defaults(run=run_convert)
 
 

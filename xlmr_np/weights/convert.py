@@ -10,17 +10,18 @@ writes, in DST, what transformers 4.57.6 `modeling_utils.py` `PreTrainedModel.sa
     huggingface_hub's `split_state_dict_into_shards_factory` does (tensors in order, a new shard when the
     next one would overflow, an oversized tensor alone);
 and copies the tokenizer files beside it. Tensor names are kept as read (HF PyTorch names), so
-HF transformers loads the result. BF16 weights become F32 (NumPy has no bfloat16).
+HF transformers loads the result. BF16 weights become F32 (NumPy has no bfloat16). The files are
+written all or nothing (commit.write_model_files), and a destination that holds a model is refused
+unless overwrite=True.
 See docs/checkpoint_formats.md ("Converting"). The command line is xlmr_np/cli/files.py.
 """
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 from ..errors import CheckpointError
+from .commit import ModelExists, model_files, write_bytes, write_model_files
 from .files import read_state_dict
 from .hub import resolve_model_dir
 from .safetensors_file import save_file
@@ -32,7 +33,6 @@ TOKENIZER_FILES = ("sentencepiece.bpe.model", "tokenizer.json", "tokenizer_confi
                    "special_tokens_map.json")
 _SIZE_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-_SHARD_NAME = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
 
 
 def parse_size(size):
@@ -67,7 +67,13 @@ def _split(state, max_bytes):
 
 
 def convert(src, dst, max_shard_size=DEFAULT_MAX_SHARD_SIZE, overwrite=False):
-    """Convert the checkpoint at `src` into `dst` (created if needed). Returns the files written."""
+    """Convert the checkpoint at `src` into `dst` (created if needed). Returns the files written.
+
+    All or nothing (commit.write_model_files): every file is written under a temporary name and
+    renamed into place only when all are complete, so a full disk or a crash leaves `dst` as it
+    was. A `dst` that already holds a model (config.json or any weight file) is refused unless
+    `overwrite`; then the old safetensors shards or single file the new layout lacks are removed.
+    """
     src = resolve_model_dir(src)
     dst = Path(dst)
     max_bytes = parse_size(max_shard_size)
@@ -82,38 +88,29 @@ def convert(src, dst, max_shard_size=DEFAULT_MAX_SHARD_SIZE, overwrite=False):
         raise CheckpointError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
     if dst.exists() and dst.resolve() == src.resolve():
         raise CheckpointError(f"{dst}: the destination is the source directory; choose another")
-
-    existing = [p for p in (dst.iterdir() if dst.is_dir() else [])
-                if p.name in ("model.safetensors", "model.safetensors.index.json")
-                or _SHARD_NAME.match(p.name)]
-    if existing and not overwrite:
-        raise CheckpointError(f"{dst}: already holds {', '.join(sorted(p.name for p in existing))}; "
-                              f"pass overwrite=True (--overwrite) to replace them")
+    present = model_files(dst)
+    if present and not overwrite:  # before reading the source: refuse at once
+        raise ModelExists(dst, present)
 
     state = read_state_dict(src)
-    dst.mkdir(parents=True, exist_ok=True)
-    for p in existing:
-        p.unlink()
-    written = []
-    shards = _split(state, max_bytes)
-    if len(shards) <= 1:
-        save_file(state, dst / "model.safetensors")
-        written.append(dst / "model.safetensors")
-    else:
-        weight_map = {}
-        for i, names in enumerate(shards):
-            shard = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-            save_file({n: state[n] for n in names}, dst / shard)
-            weight_map.update({n: shard for n in names})
-            written.append(dst / shard)
-        index = {"metadata": {"total_size": sum(a.nbytes for a in state.values())},
-                 "weight_map": weight_map}
-        tmp = dst / ".model.safetensors.index.json.tmp"  # the index last: it makes the shards visible
-        tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, dst / "model.safetensors.index.json")
-        written.append(dst / "model.safetensors.index.json")
+    writers = _weight_writers(state, _split(state, max_bytes))
     for name in ("config.json",) + TOKENIZER_FILES:
         if (src / name).is_file():
-            shutil.copyfile(src / name, dst / name)
-            written.append(dst / name)
-    return written
+            writers[name] = lambda path, data=(src / name).read_bytes(): write_bytes(path, data)
+    return write_model_files(dst, writers, overwrite=overwrite)
+
+
+def _weight_writers(state, shards):
+    """{file name: write(path)} for model.safetensors, or the shards and their index."""
+    if len(shards) <= 1:
+        return {"model.safetensors": lambda path: save_file(state, path)}
+    writers, weight_map = {}, {}
+    for i, names in enumerate(shards):
+        shard = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        writers[shard] = lambda path, names=names: save_file({n: state[n] for n in names}, path)
+        weight_map.update({n: shard for n in names})
+    index = {"metadata": {"total_size": sum(a.nbytes for a in state.values())},
+             "weight_map": weight_map}
+    text = json.dumps(index, indent=2, sort_keys=True) + "\n"
+    writers["model.safetensors.index.json"] = lambda path: write_bytes(path, text.encode("utf-8"))
+    return writers

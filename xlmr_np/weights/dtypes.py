@@ -20,5 +20,9 @@ BF16_BITS = np.dtype("<u2")
 
 
 def widen_bf16(bits):
-    """bfloat16 bit patterns (uint16, any shape or strides) -> a new float32 array of the same shape."""
-    return (bits.astype("<u4") << 16).view("<f4")  # the bf16 bits become the high half
+    """bfloat16 bit patterns (uint16, any shape or strides) -> a new float32 array of the same shape.
+
+    One allocation of twice the input's size (the shift is in place), and nothing else."""
+    wide = bits.astype("<u4")
+    wide <<= 16  # the bf16 bits become the high half
+    return wide.view("<f4")

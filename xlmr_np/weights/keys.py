@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from ..errors import WeightsError
+from .commit import write_bytes, write_model_files
 from .files import read_state_dict
 from .safetensors_file import save_file
 
@@ -184,3 +185,17 @@ def save_params(directory, params, cfg, head: str | None, metadata=None):
     os.makedirs(directory, exist_ok=True)
     save_file(to_state_dict(params, cfg, head), os.path.join(directory, "model.safetensors"),
               metadata={"format": "pt", **(metadata or {})})
+
+
+def save_model(directory, params, cfg, head: str | None, config_json: str, overwrite=False, metadata=None):
+    """config.json + model.safetensors, as HF's save_pretrained writes them, all or nothing.
+
+    Both are written under temporary names and renamed into place once both are complete
+    (commit.write_model_files); a directory already holding a model (config.json or any weight
+    file) is refused unless `overwrite`, and then an old sharded layout is removed."""
+    state = to_state_dict(params, cfg, head)
+    meta = {"format": "pt", **(metadata or {})}
+    return write_model_files(directory, {
+        "model.safetensors": lambda path: save_file(state, path, metadata=meta),
+        "config.json": lambda path: write_bytes(path, config_json.encode("utf-8")),
+    }, overwrite=overwrite)

@@ -8,22 +8,25 @@ Inside data.pkl each tensor is a call `torch._utils._rebuild_tensor_v2(storage, 
 size, stride, requires_grad, backward_hooks)`, and each storage is a persistent id
 `("storage", torch.FloatStorage, key, location, numel)`.
 
-Safety: a pickle is a program. It is run here by the standard library's pure-Python unpickler
+Safety: a pickle is a program. It is run by `restricted_unpickler.RestrictedUnpickler` (the
+standard library's pure-Python unpickler, narrowed as torch's `weights_only=True` unpickler is)
 with (1) `find_class` answering only an allow-list of names, each mapped to a stand-in defined in
 this module (no torch, no import of the named module), (2) the opcodes that instantiate or mutate
-arbitrary objects (INST, OBJ, NEWOBJ, NEWOBJ_EX, EXT*, and BUILD except on dicts) removed, and
-(3) storages resolved to NumPy views whose sizes are checked against the zip entries. Anything
-else in the file is refused with a `CheckpointError` naming the global; nothing is executed.
+arbitrary objects (INST, OBJ, NEWOBJ, NEWOBJ_EX, EXT*, and BUILD except on dicts) removed,
+(3) every value it builds bounded in depth and size as it is built (no pickle bomb of shared
+tuples is ever hashed or printed), and (4) storages resolved to NumPy views whose sizes are checked
+against the zip entries. Anything else in the file is refused with a `CheckpointError` naming the
+global or the construct; nothing is executed.
 
 Storages are zero-copy read-only views of one `np.memmap` of the file when the zip entry is stored
 uncompressed and aligned for its dtype (torch aligns entries to 64 bytes); otherwise a copy.
-BF16 storages are widened to float32 (a copy, `dtypes.widen_bf16`). Every tensor's
-offset, sizes and strides are checked to stay inside its storage, so nothing reads past the data,
-and no tensor has more elements than its storage, so memory is bounded by the file size.
+A BF16 storage is widened to float32 once (`dtypes.widen_bf16`, a copy twice its size) and all its
+tensors are read-only views of that copy, as torch's tensors are views of one storage. Every
+tensor's offset, sizes and strides are checked to stay inside its storage, so nothing reads past
+the data, and no tensor has more elements than its storage; memory is at most twice the file size.
 """
 
 import collections
-import io
 import math
 import os
 import pickle
@@ -33,8 +36,9 @@ import zipfile
 import numpy as np
 
 from ..errors import CheckpointError
-from .mapping import map_file
 from .dtypes import BF16_BITS, widen_bf16
+from .mapping import map_file
+from .restricted_unpickler import RestrictedUnpickler, short_repr
 
 __all__ = ["load_torch_file", "STORAGE_DTYPES"]
 
@@ -54,7 +58,7 @@ STORAGE_DTYPES = {
     "ComplexFloatStorage": np.dtype("<c8"),
     "ComplexDoubleStorage": np.dtype("<c16"),
 }
-MAX_PICKLE_BYTES = 256 * 2**20  # data.pkl of a 10k-tensor state dict is ~1 MB
+MAX_PICKLE_BYTES = 64 * 2**20  # data.pkl of a 10k-tensor state dict is ~1 MB
 _ZIP_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # 30 bytes, signature PK\x03\x04
 _MAX_DIM = 2**62
 
@@ -75,6 +79,19 @@ class _Storage:
 
     def __init__(self, key, storage_type, data):
         self.key, self.type, self.data = key, storage_type, data
+        self._values = None
+
+    def values(self):
+        """The elements as its tensors see them. A BF16 storage is widened to float32 once, on first
+        use, and every tensor is a read-only view of that copy (as torch's views share a storage):
+        100 views of one 4 MB storage cost 8 MB, not 100 widened copies."""
+        if self._values is None:
+            if self.type.name == "BFloat16Storage":
+                self._values = widen_bf16(self.data)
+                self._values.flags.writeable = False
+            else:
+                self._values = self.data
+        return self._values
 
 
 def _is_int(x):
@@ -82,7 +99,10 @@ def _is_int(x):
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
-    """Stand-in for torch._utils._rebuild_tensor(_v2): a NumPy view of `storage` (validated)."""
+    """Stand-in for torch._utils._rebuild_tensor(_v2): a NumPy view of `storage` (validated).
+
+    The view is of `storage.values()`: the mapped file, or for BF16 the storage's one float32 copy.
+    """
     if not isinstance(storage, _Storage):
         raise CheckpointError(f"a tensor is rebuilt from {type(storage).__name__}, not a storage")
     if (not _is_int(storage_offset) or storage_offset < 0
@@ -91,8 +111,10 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
             or not all(_is_int(d) and 0 <= d < _MAX_DIM for d in size)
             or not all(_is_int(s) and 0 <= s < _MAX_DIM for s in stride)):
         raise CheckpointError(f"storage {storage.key!r}: invalid tensor layout offset="
-                              f"{storage_offset!r:.50} size={size!r:.100} stride={stride!r:.100}")
-    base, itemsize = storage.data, storage.data.dtype.itemsize
+                              f"{short_repr(storage_offset)} size={short_repr(size)} "
+                              f"stride={short_repr(stride)}")
+    base = storage.values()
+    itemsize = base.dtype.itemsize
     numel = math.prod(size)
     if numel == 0:
         view = base[:0].reshape(size)  # [0] -> size (empty)
@@ -110,8 +132,6 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
             view = np.lib.stride_tricks.as_strided(
                 base[storage_offset:], shape=size, strides=[s * itemsize for s in stride],
                 writeable=False)
-    if storage.type.name == "BFloat16Storage":
-        view = widen_bf16(view)
     return view
 
 
@@ -130,58 +150,6 @@ _ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     **{("torch", name): _StorageType(name) for name in STORAGE_DTYPES},
 }
-
-# Opcodes that build instances of arbitrary classes or set their attributes; a state dict
-# never needs them (torch writes GLOBAL/REDUCE/BINPERSID and containers only).
-_FORBIDDEN_OPCODES = {pickle.INST, pickle.OBJ, pickle.NEWOBJ, pickle.NEWOBJ_EX,
-                      pickle.EXT1, pickle.EXT2, pickle.EXT4}
-
-
-class _RestrictedUnpickler(pickle._Unpickler):
-    """The stdlib's pure-Python unpickler, with an allow-list of globals and opcodes.
-
-    The pure-Python class is used (not the C one) because its opcode table can be narrowed.
-    """
-
-    dispatch = dict(pickle._Unpickler.dispatch)
-
-    def _forbidden(self):
-        raise CheckpointError(f"{self._source}: the pickle uses an opcode that builds arbitrary "
-                              f"objects (INST/OBJ/NEWOBJ/EXT), which a state dict never needs; "
-                              f"refused, nothing was executed")
-
-    for _op in _FORBIDDEN_OPCODES:
-        dispatch[_op[0]] = _forbidden
-    del _op
-
-    def __init__(self, data, source, load_storage):
-        super().__init__(io.BytesIO(data))
-        self._source, self._load_storage = source, load_storage
-
-    def find_class(self, module, name):
-        obj = _ALLOWED_GLOBALS.get((module, name))
-        if obj is None:
-            raise CheckpointError(
-                f"{self._source}: the pickle refers to the global {module}.{name}, which is not "
-                f"allowed; only the globals that rebuild tensors and ordered dicts are. It was not "
-                f"imported or called. If you trust this file, load it with torch and save it as "
-                f"safetensors.")
-        return obj
-
-    def persistent_load(self, pid):
-        return self._load_storage(pid)
-
-    def load_build(self):
-        # BUILD sets an object's state; torch only uses it to attach `_metadata` to the state
-        # dict. Accept it on dicts (and drop the state), refuse it on anything else.
-        state = self.stack.pop()
-        if not isinstance(self.stack[-1], dict):
-            raise CheckpointError(f"{self._source}: the pickle sets the state of a "
-                                  f"{type(self.stack[-1]).__name__}, which is not allowed")
-        del state
-
-    dispatch[pickle.BUILD[0]] = load_build
-
 
 def _refuse_not_zip(path, head):
     if head.startswith(b"\x80") or head[:1] in (b"(", b"}", b"]"):
@@ -211,11 +179,13 @@ class _TorchZip:
             raise CheckpointError(f"{path}: not a readable zip archive ({e})") from None
         if not infos:
             raise CheckpointError(f"{path}: the zip archive is empty")
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise CheckpointError(f"{path}: the zip archive has the entry {dup!r} twice")
-        self.infos = dict(zip(names, infos))
+        self.infos = {}
+        for info in infos:  # one pass with a dict: linear in the number of entries
+            if info.filename in self.infos:
+                raise CheckpointError(f"{path}: the zip archive has the entry "
+                                      f"{info.filename[:200]!r} twice")
+            self.infos[info.filename] = info
+        names = list(self.infos)
         self.prefix = names[0].split("/")[0]  # torch names the folder after the file stem
         self.mm = map_file(path)
 
@@ -233,9 +203,10 @@ class _TorchZip:
         if info.compress_size != info.file_size:
             raise CheckpointError(f"{self.path}: zip entry {full!r} is stored but its sizes "
                                   f"disagree ({info.compress_size} vs {info.file_size})")
-        at = info.header_offset
-        if at + _ZIP_LOCAL_HEADER.size > self.size:
-            raise CheckpointError(f"{self.path}: zip entry {full!r} starts past the end of the file")
+        at = info.header_offset  # zipfile adds any bytes before the archive: it can be negative
+        if at < 0 or at + _ZIP_LOCAL_HEADER.size > self.size:
+            raise CheckpointError(f"{self.path}: zip entry {full!r} has its local header at offset "
+                                  f"{at}, outside the file ({self.size} bytes); the file is corrupt")
         fields = _ZIP_LOCAL_HEADER.unpack(self.mm[at:at + _ZIP_LOCAL_HEADER.size].tobytes())
         name_len, extra_len = fields[9], fields[10]
         local_name = self.mm[at + 30:at + 30 + name_len].tobytes()
@@ -272,7 +243,7 @@ def load_torch_file(path):
         if (not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage"
                 or not isinstance(pid[1], _StorageType) or not isinstance(pid[2], str)
                 or not _is_int(pid[4]) or pid[4] < 0):
-            raise CheckpointError(f"{path}: unexpected persistent id {pid!r:.200}; expected "
+            raise CheckpointError(f"{path}: unexpected persistent id {short_repr(pid)}; expected "
                                   f"('storage', torch.<Type>Storage, key, location, numel)")
         _, stype, key, _location, numel = pid
         if key in storages:
@@ -299,21 +270,25 @@ def load_torch_file(path):
         raise CheckpointError(f"{path}: data.pkl is {pkl.size} bytes, more than a state dict needs "
                               f"({MAX_PICKLE_BYTES}); refusing to unpickle it")
     try:
-        obj = _RestrictedUnpickler(pkl.tobytes(), path, load_storage).load()
+        obj = RestrictedUnpickler(pkl.tobytes(), _ALLOWED_GLOBALS, load_storage).load()
     except CheckpointError as e:
         msg = str(e)
         raise CheckpointError(msg if msg.startswith(path) else f"{path}: {msg}") from None
+    except MemoryError:  # the machine's limit, not the file's fault: memory is bounded by its size
+        raise MemoryError(f"{path}: out of memory while loading it (BF16 storages are widened to "
+                          f"float32, twice their size); the file itself is not at fault") from None
     except (pickle.UnpicklingError, EOFError, KeyError, IndexError, TypeError, ValueError,
-            AttributeError, struct.error, OverflowError, RecursionError, MemoryError) as e:
+            AttributeError, struct.error, OverflowError, RecursionError) as e:
         # Only the allow-listed stand-ins above can run, so any other error is malformed data.
+        detail = short_repr(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)[:200]
         raise CheckpointError(f"{path}: data.pkl is corrupt or not a state dict "
-                              f"({type(e).__name__}: {str(e)[:200]})") from None
+                              f"({type(e).__name__}: {detail})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: the pickle holds a {type(obj).__name__}, not a state dict "
                               f"(a mapping of parameter names to tensors)")
     for k, v in obj.items():
         if not isinstance(k, str) or not isinstance(v, np.ndarray):
-            raise CheckpointError(f"{path}: entry {k!r:.100} is a {type(v).__name__}, not a tensor; "
+            raise CheckpointError(f"{path}: entry {short_repr(k)} is a {type(v).__name__}, not a tensor; "
                                   f"expected a plain state dict (nested checkpoints such as "
                                   f"{{'state_dict': ...}} are not supported)")
     return dict(obj)
