@@ -1,4 +1,4 @@
-"""A regular (non-editable) install carries what the main job needs: the demo model and the golden cases.
+"""A regular (non-editable) install carries what the main job needs: the shipped models and the golden cases.
 
 The wheel is built from this checkout and installed into a fresh virtual environment (sharing this
 interpreter's site-packages for numpy and sentencepiece, so nothing is downloaded); `python -m xlmr_np
@@ -67,3 +67,20 @@ def test_the_demo_model_serves_fill_mask_from_a_regular_install(installed_python
     result = run_from_root(installed_python, "fill-mask", "--top-k", "2", "Paris est la <mask> de la France.")
     assert result.returncode == 0, result.stderr
     assert '"token_str"' in result.stdout
+
+
+def test_the_language_identifier_is_installed_and_serves_text_classification(installed_python):
+    """The shipped classifier (models/xlmr-langid) goes into share/xlmr_np/models and is pipeline()'s default."""
+    code = ("from xlmr_np import pipeline; p = pipeline('text-classification'); "
+            "print(p.directory); print(p(['Die Datei wurde nicht gefunden.', 'Le fichier est introuvable.'])[0]['label'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLMR_NP_REFERENCE")}
+    result = subprocess.run([str(installed_python), "-c", code], capture_output=True, text=True, cwd="/", env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    directory, label = result.stdout.split()
+    assert Path(directory).parts[-4:] == ("share", "xlmr_np", "models", "xlmr-langid")
+    assert "site-packages" not in directory and str(ROOT) not in directory
+    assert label == "de"
+    files = {p.name for p in Path(directory).iterdir()}
+    assert {"config.json", "model.safetensors", "sentencepiece.bpe.model", "tokenizer_config.json",
+            "special_tokens_map.json", "README.md"} <= files

@@ -44,8 +44,9 @@ ALIASES = {
 def pipeline(task: str, model=None, **kwargs) -> Pipeline:
     """A ready pipeline for `task` on the model at `model` (a directory or a hub id in the local HF cache).
 
-    Without `model`, fill-mask, feature-extraction and sentence-embeddings use the shipped demo model; the
-    other tasks say what kind of checkpoint they need.
+    Without `model`, fill-mask, feature-extraction and sentence-embeddings use the shipped demo model and
+    text-classification the shipped language identifier (models/xlmr-langid); the other tasks say what kind
+    of checkpoint they need.
     """
     name = ALIASES.get(task, task)
     if name not in TASKS:

@@ -41,10 +41,12 @@ HEAD_WEIGHTS = {
 
 # The models shipped with xlmr_np (models/ in the repository, <prefix>/share/xlmr_np/models after a regular
 # install) and the tasks each serves without model=: the same defaults as the command line.
-SHIPPED_MODELS = {"xlmr-demo": ("fill-mask", "feature-extraction", "sentence-embeddings")}
+SHIPPED_MODELS = {
+    "xlmr-demo": ("fill-mask", "feature-extraction", "sentence-embeddings"),
+    "xlmr-langid": ("text-classification",),  # language identification, 23 languages (its README.md)
+}
 # what to pass for the other tasks (tiny random checkpoints made by tools/make_pipeline_goldens.py to try them)
 NEEDS = {
-    "text-classification": ("a sequence-classification checkpoint", "reference_outputs/pipelines/classifier"),
     "token-classification": ("a token-classification (NER) checkpoint", "reference_outputs/pipelines/ner"),
     "question-answering": ("a question-answering checkpoint", "reference_outputs/pipelines/qa"),
     "zero-shot-classification": ("an NLI checkpoint (entailment label)", "reference_outputs/pipelines/nli"),
