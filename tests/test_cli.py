@@ -143,6 +143,6 @@ def test_each_command_has_its_own_short_wrapped_help(monkeypatch):
                   for name, parser in commands.choices.items() if name not in ("convert",)}
     for name in ("fill-mask", "embed", "tokenize"):
         assert "demo model" in model_help[name] and "cannot" not in model_help[name], name
-    for name, head in (("classify", "sequence-classification"), ("ner", "token-classification"),
-                       ("qa", "question-answering"), ("zero-shot", "entailment")):
+    assert "language identifier" in model_help["classify"] and "cannot" not in model_help["classify"]
+    for name, head in (("ner", "token-classification"), ("qa", "question-answering"), ("zero-shot", "entailment")):
         assert "demo model" in model_help[name] and "cannot serve" in model_help[name] and head in model_help[name]

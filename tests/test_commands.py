@@ -187,8 +187,10 @@ def test_default_model_serves_fill_mask_embed_tokenize(capsys, monkeypatch):
     for command in ("embed", "tokenize"):
         code, out, err = main(capsys, monkeypatch, command, "--format", "jsonl", "Hello world")
         assert code == 0, err
-    code, out, err = main(capsys, monkeypatch, "classify", "Hello world")
-    assert code == 2 and "pass --model" in err
+    code, out, err = main(capsys, monkeypatch, "classify", "Das ist ein ganz normaler deutscher Satz.")
+    assert code == 0 and '"label": "de"' in out, err  # the shipped language identifier
+    code, out, err = main(capsys, monkeypatch, "ner", "Hello world")
+    assert code == 2 and "pass --model DIR" in err and "reference_outputs/pipelines/ner" in err
 
 
 # --- text that is not UTF-8, and inputs that fail alone ------------------------------------------------------------

@@ -138,16 +138,16 @@ def task_parser(subparsers, name, summary, description, input_help, model_help=D
     return parser
 
 
-def default_model() -> Path:
-    """The shipped demo model: models/xlmr-demo beside the package (source checkout or editable install), or
-    <prefix>/share/xlmr_np/models/xlmr-demo where a regular `pip install` puts it (setup.cfg data_files)."""
-    package = Path(__file__).resolve().parent.parent  # xlmr_np/
-    installed = Path(sys.prefix) / "share" / "xlmr_np" / "models" / DEMO_MODEL
-    for candidate in (package.parent / "models" / DEMO_MODEL, package / "models" / DEMO_MODEL, installed):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise UsageError(f"no --model given and the demo model is not installed (looked for models/{DEMO_MODEL}); "
-                     f"pass --model DIR")
+def default_model(task: str = "fill-mask") -> Path:
+    """The shipped model that serves `task` without --model (xlmr_np.pipelines.base.SHIPPED_MODELS: the demo
+    masked LM, the language identifier for classify), found beside the package or where a regular `pip install`
+    puts it; otherwise a usage error that says what the task needs."""
+    from ..pipelines.base import default_model as shipped_for  # not a cycle: pipelines never import cli
+
+    try:
+        return shipped_for(task)
+    except ValueError as err:
+        raise UsageError(str(err).replace("pass model=DIR", "pass --model DIR")) from None
 
 
 def positive(value, name):

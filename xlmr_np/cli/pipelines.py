@@ -13,8 +13,8 @@ element). An input that cannot be processed gives {"input": ..., "error": "..."}
 ...` line on stderr, and exit status 1; the others are still answered. The exit statuses and the rest of the
 conventions (messages, Ctrl-C, a closed pipe) are in xlmr_np/cli/__init__.py.
 
-Without --model the shipped demo model (models/xlmr-demo, a masked LM) is used: it serves fill-mask and
-embed (and tokenize, xlmr_np/cli/tokenize.py); the other tasks need a fine-tuned checkpoint.
+Without --model a shipped model serves fill-mask, embed and tokenize (models/xlmr-demo, a masked LM) and
+classify (models/xlmr-langid, a language identifier); ner, qa and zero-shot need a fine-tuned checkpoint.
 """
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def register(subparsers):
     classify = task_parser(subparsers, "classify", "label texts (or text pairs) with a sequence classifier",
                            "Label each text, or each 'text<TAB>text_pair' line with --pairs (cross-encoders, "
                            "rerankers), with a sequence classifier (HF's text-classification pipeline).",
-                           "TEXT to classify", NEEDS.format("a sequence-classification head "
-                                                            "(XLMRobertaForSequenceClassification)"))
+                           "TEXT to classify", "a sequence classifier (XLMRobertaForSequenceClassification); "
+                                               "default: the shipped language identifier models/xlmr-langid")
     classify.add_argument("--top-k", type=int, default=1, help="labels per text (default 1); 0 = all")
     classify.add_argument("--function-to-apply", choices=["softmax", "sigmoid", "none"],
                           help="score function (default: from the config, as HF)")
@@ -108,9 +108,9 @@ def load(task, args, **options):
     from ..pipelines import pipeline
     from ..pipelines.base import resolve_directory
 
-    model = args.model or default_model()
+    model = args.model or default_model(task)
     positive(args.batch_size, "--batch-size")
-    hint = "" if args.model else " (the default demo model is a masked LM: pass --model DIR for this task)"
+    hint = "" if args.model else " (the shipped default model for this task: pass --model DIR for another)"
     try:
         directory = resolve_directory(model)
     except (ValueError, OSError) as err:
