@@ -103,9 +103,13 @@ def test_embedding_models_choose_padding_free_where_it_applies(tmp_path):
     shutil.copytree(case_dir("model_base"), folder)
     for name in ("sentencepiece.bpe.model", "special_tokens_map.json", "tokenizer_config.json"):
         shutil.copy(case_dir("model_base").parents[1] / "tokenizer" / name, folder / name)
-    assert EmbeddingModel(folder).padding_free
+    auto = EmbeddingModel(folder)
+    assert auto.can_pack and auto.padding_free is None
+    assert not auto.packs([[0, 5, 2], [0, 6, 2]]) and auto.packs([[0, 5, 2], [0] + [6] * 10 + [2]])
+    assert EmbeddingModel(folder, padding_free=True).packs([[0, 5, 2]])
+    assert not EmbeddingModel(folder, padding_free=False).packs([[0, 5, 2], [0] + [6] * 10 + [2]])
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(dict(config, is_decoder=True)))
-    assert not EmbeddingModel(folder).padding_free
+    assert not EmbeddingModel(folder).packs([[0, 5, 2], [0] + [6] * 10 + [2]])
     with pytest.raises(EmbeddingError, match="padding_free=True needs"):
         EmbeddingModel(folder, padding_free=True)

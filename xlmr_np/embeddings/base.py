@@ -6,7 +6,7 @@ only at real tokens: pooling, sparse weights and ColBERT vectors skip the paddin
 first token. So `token_states` gives, per input, the [T_i, D] last_hidden_state of its own tokens, computed
 either on padded batches (core.model.forward, the reference) or padding-free (runtime.packed_encoder: the
 projections and the FFN on the packed real tokens, attention per sequence). Both give the same vectors to
-rounding (tests/test_packed_encoder.py); padding-free is the default where it applies.
+rounding (tests/test_packed_encoder.py); by default a batch is packed when padding would waste much of it.
 
 Shape legend: B batch, T tokens, D hidden, N inputs.
 """
@@ -31,16 +31,26 @@ DTYPES = ("float32", "float64")
 
 
 class EmbeddingError(PipelineError):
-    """An input or a model folder that an embedding model cannot work with; the message says what to change."""
+    """An input or a model folder that an embedding model cannot work with; the message says what to change.
+
+    `index`: the position of the offending input in the call's list, where one input is to blame."""
+
+    def __init__(self, message, index=None):
+        super().__init__(message)
+        self.index = index
 
 
 class EmbeddingModel:
     """A model folder (config.json, weights, sentencepiece tokenizer) loaded for embedding or scoring.
 
     `head`: None for the bare encoder, or a key of weights.keys.HEADS ("sequence_classification").
-    `padding_free`: None (default) runs packed batches where runtime.packed_encoder applies, True requires
-    them, False always pads.
+    `padding_free`: None (default, "auto") packs a batch when runtime.packed_encoder applies and its padded
+    form would hold more than AUTO_PADDING times its real tokens; True packs every batch (and requires that
+    packing applies), False always pads. Why auto: the padded path runs on the threaded encoder (elementwise
+    work on every core), the packed one spends no work on padding; length-sorted batches are mostly full.
     """
+
+    AUTO_PADDING = 1.3
 
     head: str | None = None
 
@@ -60,7 +70,8 @@ class EmbeddingModel:
         if padding_free and not packed_encoder.applies(self.config, self.params):
             raise EmbeddingError("padding_free=True needs NumPy parameters and an encoder without a decoder mask "
                                  "(config.is_decoder false)")
-        self.padding_free = packed_encoder.applies(self.config, self.params) if padding_free is None else padding_free
+        self.can_pack = packed_encoder.applies(self.config, self.params)
+        self.padding_free = padding_free  # None: auto, per batch
         self.truncated = 0  # how many inputs the last call truncated
         self.show_progress = False
 
@@ -86,7 +97,10 @@ class EmbeddingModel:
         """Token ids of each text (or (text, pair)), truncated to `max_length` as HF's tokenizer truncates
         ("longest_first"). `on_too_long`: "truncate" (counted in self.truncated) or "error" (raises EmbeddingError
         naming the first input that is too long). Returns a list of id lists."""
+        if on_too_long not in ("truncate", "error"):
+            raise EmbeddingError(f"on_too_long must be 'truncate' or 'error', got {on_too_long!r}")
         limit = self.token_limit(max_length)
+        self.truncated = 0
         if not texts:
             return []
         full = self.tokenizer(list(texts), None if pairs is None else list(pairs), verbose=False)["input_ids"]
@@ -94,8 +108,11 @@ class EmbeddingModel:
         self.truncated = len(long_rows)
         if long_rows and on_too_long == "error":
             first = long_rows[0]
-            raise EmbeddingError(f"input {first} has {len(full[first])} tokens, more than the limit of {limit} "
-                                 f"({len(long_rows)} input(s) too long); shorten it or let it be truncated")
+            error = EmbeddingError(f"input {first} has {len(full[first])} tokens, more than the limit of {limit} "
+                                   f"({len(long_rows)} input(s) too long); shorten it or let it be truncated",
+                                   index=first)
+            error.detail = f"{len(full[first])} tokens, more than the limit of {limit}"
+            raise error
         if long_rows:
             cut = self.tokenizer([texts[i] for i in long_rows],
                                  None if pairs is None else [pairs[i] for i in long_rows],
@@ -116,9 +133,18 @@ class EmbeddingModel:
         hidden = to_numpy(hidden)  # [B, T, D]
         return [hidden[row, :len(seq)] for row, seq in enumerate(sequences)]
 
+    def packs(self, sequences) -> bool:
+        """Whether this batch runs padding-free."""
+        if self.padding_free is not None:
+            return bool(self.padding_free)
+        if not self.can_pack or not sequences:
+            return False
+        lengths = [len(s) for s in sequences]
+        return max(lengths) * len(lengths) > self.AUTO_PADDING * sum(lengths)
+
     def batch_states(self, sequences):
-        """[T_i, D] per sequence of one batch: padding-free where it applies, else from a padded batch."""
-        if self.padding_free:
+        """[T_i, D] per sequence of one batch: padding-free or from a padded batch (see `padding_free`)."""
+        if self.packs(sequences):
             return packed_encoder.encode(self.params, self.config, sequences, kernels=self.kernels)
         return self.padded_states(sequences)
 

@@ -15,16 +15,26 @@ Against the padded computation (core.model.forward with an attention mask), the 
 exactly zero probability (exp of the dtype's most negative value), so the two agree to rounding: only
 the GEMMs' blocking differs (tests/test_packed_encoder.py). What it does not do: decoders (causal masks),
 a cache, cross-attention, head masks, returning attentions or hidden states; embedding models need none.
-The threaded encoder (runtime/threaded_encoder.py) is not used on this path; BLAS still threads each GEMM.
+The threaded encoder (runtime/threaded_encoder.py) is not used on this path; BLAS threads each projection and
+FFN GEMM, while a small bucket's attention runs on one BLAS thread (SMALL_SCORES).
 
 Shape legend: N packed real tokens, D hidden, b sequences of one length, T their length, H heads, Dh head dim.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..core import model
 from ..core.ops import linear
+from .openblas import openblas, thread_limit
+
+# Buckets whose scores have fewer elements than this run their attention GEMMs on one BLAS thread: for such small
+# products waking OpenBLAS's other threads costs more than it saves (on a busy 2-core machine, 64 sentences of
+# 5-100 tokens: attention 1.42 s with 2 BLAS threads, 0.10 s with 1). The projections and the FFN, large GEMMs
+# over all packed rows, keep every thread.
+SMALL_SCORES = 2**22
 
 
 def applies(cfg, params) -> bool:
@@ -71,9 +81,17 @@ def attention_packed(p, cfg, x, groups, kernels):
         rows = slice(first, first + count * length)
         q_b, k_b, v_b = (model.split_heads(a[rows].reshape(count, length, hidden), heads)
                          for a in (q, k, v))  # [b*T, D] -> [b, H, T, Dh]
-        ctx, _ = kernels.attention(p, cfg, q_b, k_b, v_b, None, None, False, relative, False)  # [b, T, D]
+        with one_blas_thread(count * heads * length * length < SMALL_SCORES):
+            ctx, _ = kernels.attention(p, cfg, q_b, k_b, v_b, None, None, False, relative, False)  # [b, T, D]
         context[rows] = ctx.reshape(count * length, hidden)
     return context
+
+
+def one_blas_thread(small: bool):
+    """OpenBLAS on one thread for the block when `small` and numpy's BLAS is a known OpenBLAS; else nothing."""
+    if small and openblas() is not None and openblas().get() > 1:
+        return thread_limit(1)
+    return contextlib.nullcontext()
 
 
 def encode(params, cfg, sequences, kernels=None):
