@@ -196,8 +196,8 @@ class SentenceTransformer(EmbeddingModel):
             texts = [prompt + text for text in texts]
         if self.do_lower_case:
             texts = [text.lower() for text in texts]
-        sequences = self.tokenize(texts, max_length=self.max_seq_length, on_too_long=on_too_long)
         skip = self.prompt_length(prompt.lower() if self.do_lower_case else prompt) if prompt else 0
+        sequences = self.tokenize(texts, max_length=self.max_seq_length, on_too_long=on_too_long)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
         self.show_progress = bool(show_progress_bar)
         vectors = [None] * len(texts)
