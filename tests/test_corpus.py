@@ -150,3 +150,21 @@ def test_workers_give_the_same_output(tmp_path):
     two = embed_corpus(E5, source, tmp_path / "two.npy", chunk_size=4, workers=2)
     assert one.workers == 1 and two.workers == 2
     assert (tmp_path / "two.npy").read_bytes() == (tmp_path / "one.npy").read_bytes()
+
+
+def test_the_command_options_run_a_job(tmp_path, capsys):
+    import argparse
+
+    from xlmr_np.embeddings.command import add_corpus_arguments, run_corpus
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
+    add_corpus_arguments(parser)
+    source = write(tmp_path / "in.jsonl", corpus(5), "jsonl")
+    args = parser.parse_args(["--input", str(source), "--output", str(tmp_path / "o.npy"), "--prompt-name", "query",
+                              "--normalize", "--chunk-size", "2"])
+    assert run_corpus(args, E5) == 0
+    assert "5 inputs ->" in capsys.readouterr().err
+    want = SentenceTransformer(E5).encode(corpus(5), prompt_name="query", normalize_embeddings=True)
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), want, atol=1e-6)
