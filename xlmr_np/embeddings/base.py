@@ -12,6 +12,8 @@ Shape legend: B batch, T tokens, D hidden, N inputs.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import warnings
@@ -114,9 +116,10 @@ class EmbeddingModel:
             error.detail = f"{len(full[first])} tokens, more than the limit of {limit}"
             raise error
         if long_rows:
-            cut = self.tokenizer([texts[i] for i in long_rows],
-                                 None if pairs is None else [pairs[i] for i in long_rows],
-                                 truncation="longest_first", max_length=limit, verbose=False)["input_ids"]
+            with quiet_pair_truncation():  # HF's slow tokenizer warns on every pair it cuts; the fast one does not
+                cut = self.tokenizer([texts[i] for i in long_rows],
+                                     None if pairs is None else [pairs[i] for i in long_rows],
+                                     truncation="longest_first", max_length=limit, verbose=False)["input_ids"]
             full = list(full)
             for i, ids in zip(long_rows, cut):
                 full[i] = ids
@@ -165,6 +168,23 @@ class EmbeddingModel:
     def __repr__(self):
         return (f"{type(self).__name__}({os.fspath(self.directory)!r}, dtype={self.dtype.name}, "
                 f"padding_free={self.padding_free})")
+
+
+class _DropPairTruncationNotice(logging.Filter):
+    def filter(self, record):
+        return "overflowing tokens are not returned" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_pair_truncation():
+    """Drop the tokenizer's "overflowing tokens are not returned" notice while the block runs (truncation is
+    counted in EmbeddingModel.truncated instead)."""
+    logger, notice = logging.getLogger("xlmr_np.tokenizer"), _DropPairTruncationNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def as_text_list(sentences, what="sentences"):
