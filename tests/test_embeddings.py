@@ -225,3 +225,12 @@ def test_live_sentence_transformers():
     pairs = [["Wer?", t] for t in texts]
     want = st.CrossEncoder(str(GOLDEN_DIR / "reranker"), device="cpu").predict(pairs)
     assert np.abs(load("CrossEncoder", "reranker", True).predict(pairs) - want).max() <= SCORE_TOL
+
+
+def test_the_sentence_embeddings_pipeline_refuses_what_it_cannot_apply():
+    from xlmr_np.pipelines import PipelineError, pipeline
+
+    with pytest.raises(PipelineError, match="has a Dense module.*xlmr_np.SentenceTransformer"):
+        pipeline("sentence-embeddings", model=GOLDEN_DIR / "st_dense")
+    got = pipeline("sentence-embeddings", model=GOLDEN_DIR / "st_e5")(["Paris", "Berlin"])
+    np.testing.assert_allclose(got, SentenceTransformer(GOLDEN_DIR / "st_e5").encode(["Paris", "Berlin"]), atol=1e-6)

@@ -37,7 +37,7 @@ _MOVED = {"model": "core.model", "ops": "core.ops", "heads": "core.heads"}
 
 # subpackages and modules reachable as attributes before anything imported them (xlmr_np.inputs.prepare)
 _SUBMODULES = ("audit", "backend", "cli", "config", "core", "embeddings", "errors", "generation", "inputs",
-               "modeling", "outputs", "pipelines", "runtime", "text", "weights")
+               "integrations", "modeling", "outputs", "pipelines", "runtime", "text", "weights")
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
