@@ -234,3 +234,19 @@ def test_the_sentence_embeddings_pipeline_refuses_what_it_cannot_apply():
         pipeline("sentence-embeddings", model=GOLDEN_DIR / "st_dense")
     got = pipeline("sentence-embeddings", model=GOLDEN_DIR / "st_e5")(["Paris", "Berlin"])
     np.testing.assert_allclose(got, SentenceTransformer(GOLDEN_DIR / "st_e5").encode(["Paris", "Berlin"]), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["m3_truncated", "e5_query_prompt", "multi_pool_default_prompt", "rerank_predict"])
+def test_models_run_on_a_device_backend(name):
+    """Parameters on a stand-in for CuPy: the body runs on the device (padded: packing needs NumPy), the
+    small heads and the post-processing on the host, and the results are the reference's."""
+    from device_standin import DeviceArray, device
+    from xlmr_np import backend
+
+    backend.register_array_module(DeviceArray, device)
+    record = next(r for r in RECORDS if r["name"] == name)
+    model = CLASSES[record["class"]](GOLDEN_DIR / record["model"], **record.get("init", {}))
+    model.params = {k: device.asarray(v) for k, v in model.params.items()}
+    assert not model.can_pack
+    args, kwargs = arguments(record, model)
+    compare(getattr(model, record["method"])(*args, **kwargs), record["expected"], name)

@@ -72,10 +72,14 @@ class EmbeddingModel:
         if padding_free and not packed_encoder.applies(self.config, self.params):
             raise EmbeddingError("padding_free=True needs NumPy parameters and an encoder without a decoder mask "
                                  "(config.is_decoder false)")
-        self.can_pack = packed_encoder.applies(self.config, self.params)
         self.padding_free = padding_free  # None: auto, per batch
         self.truncated = 0  # how many inputs the last call truncated
         self.show_progress = False
+
+    @property
+    def can_pack(self) -> bool:
+        """Whether the padding-free path can serve these parameters (NumPy arrays, not a decoder)."""
+        return packed_encoder.applies(self.config, self.params)
 
     @property
     def dtype(self):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..core import heads
 from ..core.ops import softmax
 from .base import EmbeddingError, EmbeddingModel
@@ -34,6 +35,11 @@ class CrossEncoder(EmbeddingModel):
         self.max_length = (int(max_length) if max_length is not None else
                            min(int(self.tokenizer.model_max_length), self.config.max_position_embeddings))
         self.activation_fn = self._activation(activation_fn) if activation_fn is not None else self.default_activation()
+
+    @property
+    def head_params(self):
+        """The classifier's weights on the host, where the token states are (the body may run on a device)."""
+        return {k: to_numpy(v) for k, v in self.params.items() if k.startswith("classifier.")}
 
     def default_activation(self):
         """The folder's activation, else Sigmoid for one label and Identity for several."""
@@ -58,7 +64,7 @@ class CrossEncoder(EmbeddingModel):
         scores = [None] * len(pairs)
         for rows, states in self.token_states(sequences, batch_size):
             first = np.stack([h[:1] for h in states])  # [B, 1, D]: the <s> token of each pair
-            logits = heads.sequence_classification(self.params, self.config, first)  # [B, C]
+            logits = heads.sequence_classification(self.head_params, self.config, first)  # [B, C]
             batch = activation(logits)
             if apply_softmax and batch.shape[-1] > 1:
                 batch = softmax(batch, axis=-1)
