@@ -3,7 +3,7 @@
 Read from the source with `ast`, so function-level imports count as much as module-level ones.
 Layers, each allowed to import only those before it (and itself):
     errors, backend -> config -> core -> runtime -> weights, text -> the face (modeling, inputs, outputs,
-    generation) -> pipelines -> audit -> cli
+    generation) -> pipelines -> embeddings -> integrations, audit -> cli
 """
 from __future__ import annotations
 
@@ -30,11 +30,15 @@ ALLOWED = {
     "modeling": {"errors", "backend", "config", "core", "runtime", "weights", "inputs", "outputs", "generation"},
     "generation": {"errors", "backend", "inputs"},
     "pipelines": {"errors", "backend", "config", "core", "runtime", "weights", "text", "inputs", "modeling"},
+    "embeddings": {"errors", "backend", "config", "core", "runtime", "weights", "text", "inputs", "modeling",
+                   "pipelines"},
+    "integrations": {"errors", "backend", "config", "core", "runtime", "weights", "text", "inputs", "modeling",
+                     "pipelines", "embeddings"},
     "audit": {"errors", "backend", "config", "core", "runtime", "weights", "text", "inputs", "outputs",
               "modeling", "pipelines"},
     "cli": {"errors", "backend", "config", "core", "runtime", "weights", "text", "inputs", "outputs", "modeling",
-            "pipelines", "audit"},
-    "__init__": {"config", "modeling", "text", "pipelines", "core"},  # lazily, by name (PEP 562)
+            "pipelines", "embeddings", "integrations", "audit"},
+    "__init__": {"config", "modeling", "text", "pipelines", "core", "embeddings"},  # lazily, by name (PEP 562)
     "__main__": {"cli"},
 }
 # what the reference core may import from outside the package: no files, threads, memory maps or C calls

@@ -27,14 +27,17 @@ _EXPORTS = {
     "XLMRobertaForQuestionAnswering": "modeling",
     "XLMRobertaTokenizer": "text",
     "pipeline": "pipelines",
+    "BGEM3": "embeddings",
+    "SentenceTransformer": "embeddings",
+    "CrossEncoder": "embeddings",
 }
 
 # the functional core's old addresses (xlmr_np.model.encoder, ...), kept for one release
 _MOVED = {"model": "core.model", "ops": "core.ops", "heads": "core.heads"}
 
 # subpackages and modules reachable as attributes before anything imported them (xlmr_np.inputs.prepare)
-_SUBMODULES = ("audit", "backend", "cli", "config", "core", "errors", "generation", "inputs", "modeling",
-               "outputs", "pipelines", "runtime", "text", "weights")
+_SUBMODULES = ("audit", "backend", "cli", "config", "core", "embeddings", "errors", "generation", "inputs",
+               "integrations", "modeling", "outputs", "pipelines", "runtime", "text", "weights")
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

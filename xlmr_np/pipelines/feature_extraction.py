@@ -112,6 +112,10 @@ def read_sentence_transformers(directory):
                     modes = modes_from_config(json.loads(config_file.read_text(encoding="utf-8")))
             elif kind.endswith(".Normalize"):
                 normalize = True
+            elif not kind.endswith(".Transformer"):
+                raise PipelineError(f"{modules_file} has a {kind.rsplit('.', 1)[-1]} module, which the "
+                                    f"sentence-embeddings pipeline does not apply (it pools and normalises only); "
+                                    f"use xlmr_np.SentenceTransformer(folder), which runs Dense modules too")
     elif (directory / "1_Pooling" / "config.json").is_file():
         modes = modes_from_config(json.loads((directory / "1_Pooling" / "config.json").read_text(encoding="utf-8")))
     st_config = directory / "sentence_bert_config.json"
