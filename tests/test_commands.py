@@ -420,3 +420,15 @@ def test_ctrl_c_in_a_real_process():
         assert process.stderr.read() == b"xlmr-np: error: interrupted; the results of the first 1 input(s) were written\n"
     finally:
         process.kill()
+
+
+def test_embed_with_input_runs_a_corpus_job(tmp_path, capsys, monkeypatch):
+    """`embed --input FILE --output FILE` is wired to the corpus job (xlmr_np.embeddings.corpus)."""
+    import numpy as np
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Hallo Welt\nBonjour le monde\nこんにちは世界\n", encoding="utf-8")
+    code, out, err = main(capsys, monkeypatch, "embed", "--input", str(corpus), "--output", str(tmp_path / "v.npy"))
+    assert code == 0, err
+    vectors = np.load(tmp_path / "v.npy")
+    assert vectors.shape == (3, 256) and np.isfinite(vectors).all()

@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import PipelineError, UsageError
+from ..embeddings.command import add_corpus_arguments, run_corpus
 from .common import (Inputs, Writer, check_json_files, decode, default_model, output_format, positive, progress_for,
                      serve, table_rows, task_parser)
 
@@ -88,6 +89,7 @@ def register(subparsers):
                             " default: the folder's 1_Pooling/config.json, else mean")
     embed.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                        help="L2-normalise (default: as the folder's modules.json says, else no)")
+    add_corpus_arguments(embed)  # --input FILE --output FILE [--workers N]: a corpus job (docs/embeddings.md)
     embed.set_defaults(run=run_embed)
 
     zero = task_parser(subparsers, "zero-shot", "rank candidate labels with an NLI model",
@@ -286,6 +288,8 @@ def run_qa(args):
 
 
 def run_embed(args):
+    if args.input is not None:  # a corpus file: length-sorted, resumable, on --workers processes
+        return run_corpus(args, args.model or default_model("sentence-embeddings"))
     options = {k: v for k, v in (("pooling", args.pooling), ("normalize", args.normalize)) if v is not None}
 
     def call(pipe, texts):
