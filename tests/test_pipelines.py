@@ -351,3 +351,30 @@ def test_qa_post_processing_is_linear_in_the_number_of_examples(monkeypatch):
         results = pipe(question=["Who?"] * n, context="Me.")
         assert len(results) == n and all(r["answer"] == "Me" for r in results)
         assert _CountingList.reads <= 2 * n, f"{n} examples read the window logits {_CountingList.reads} times"
+
+
+def test_library_refuses_bad_templates_surrogates_and_malformed_files_with_its_own_errors(tmp_path):
+    """The library (not only the CLI) names these problems (issue 18, item 10)."""
+    import json
+    import shutil
+
+    from xlmr_np import pipeline
+    from xlmr_np.config import XLMRobertaConfig
+    from xlmr_np.errors import ConfigError
+    from xlmr_np.pipelines import PipelineError
+
+    nli = make("zero-shot-classification", "nli")
+    for template in ("{x}", "{} {}", "{"):
+        with pytest.raises(PipelineError, match="hypothesis_template"):
+            nli("a text", candidate_labels=["a", "b"], hypothesis_template=template)
+    with pytest.raises(PipelineError, match="lone surrogate"):
+        pipeline("fill-mask")("caf\udce9 <mask>")
+    deep = tmp_path / "config.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="nests JSON too deeply"):
+        XLMRobertaConfig.from_pretrained(tmp_path)
+    folder = tmp_path / "st"
+    shutil.copytree(ROOT / "models" / "xlmr-demo", folder)
+    (folder / "modules.json").write_text(json.dumps({"type": "Pooling"}))
+    with pytest.raises(PipelineError, match="must be a JSON list"):
+        pipeline("embed", model=folder)

@@ -153,6 +153,8 @@ class XLMRobertaConfig:
                 data = json.load(handle)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ConfigError(f"{file} is not valid JSON: {err}") from None
+        except RecursionError:
+            raise ConfigError(f"{file} nests JSON too deeply to be a config") from None
         return cls.from_dict(data)
 
     def to_dict(self) -> dict:

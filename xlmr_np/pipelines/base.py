@@ -256,3 +256,8 @@ def as_list(inputs, what: str):
 def check_text(text, where: str):
     if not isinstance(text, str):
         raise PipelineError(f"{where} must be a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # lone surrogates (e.g. undecodable bytes read with surrogateescape)
+        raise PipelineError(f"{where} is not valid Unicode text: {text[err.start:err.end]!r} at character "
+                            f"{err.start} is a lone surrogate; decode the input with errors='replace'") from None

@@ -103,7 +103,13 @@ def read_sentence_transformers(directory):
     modes, normalize, max_len = ("mean",), False, None
     modules_file = directory / "modules.json"
     if modules_file.is_file():
-        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        try:
+            modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise PipelineError(f"{modules_file} is not valid JSON: {err}") from None
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            raise PipelineError(f"{modules_file} must be a JSON list of module objects "
+                                f"(sentence-transformers' layout), got {type(modules).__name__}")
         for module in modules:
             kind = str(module.get("type", ""))
             if kind.endswith(".Pooling"):

@@ -37,7 +37,13 @@ class ZeroShotClassificationPipeline(Pipeline):
         opts = self.options(kwargs, self.OPTIONS)
         labels = parse_labels(opts["candidate_labels"])
         template = opts["hypothesis_template"]
-        if not isinstance(template, str) or template.format(labels[0]) == template:
+        try:
+            formatted = template.format(labels[0]) if isinstance(template, str) else template
+        except (KeyError, IndexError, ValueError) as err:  # "{x}", "{} {}", "{": HF's str.format raises too
+            raise PipelineError(f"hypothesis_template {template!r} cannot be formatted with one label "
+                                f"({type(err).__name__}: {err}); use one {{}} where the label goes "
+                                f"({{{{ and }}}} for literal braces)") from None
+        if not isinstance(template, str) or formatted == template:
             raise PipelineError(f'The provided hypothesis_template "{template}" was not able to be formatted with '
                                 f"the target labels. Make sure the passed template includes formatting syntax "
                                 f"such as {{}} where the label should go.")
