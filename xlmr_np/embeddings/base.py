@@ -173,6 +173,15 @@ class EmbeddingModel:
         return (f"{type(self).__name__}({os.fspath(self.directory)!r}, dtype={self.dtype.name}, "
                 f"padding_free={self.padding_free})")
 
+    def results(self, rows, single, convert_to_numpy):
+        """What encode/predict return: one row for a single input, else a list, or the rows stacked [N, ...]."""
+        self.show_progress = False
+        if single:
+            return rows[0]
+        if not convert_to_numpy:
+            return rows
+        return np.stack(rows) if rows else np.asarray([], dtype=self.dtype)
+
 
 class _DropPairTruncationNotice(logging.Filter):
     def filter(self, record):

@@ -72,12 +72,7 @@ class CrossEncoder(EmbeddingModel):
                 batch = batch[:, 0]  # [B, 1] -> [B]
             for row, score in zip(rows, batch):
                 scores[row] = score
-        self.show_progress = False
-        if single:
-            return scores[0]
-        if not convert_to_numpy:
-            return scores
-        return np.stack(scores) if scores else np.asarray([], dtype=self.dtype)
+        return self.results(scores, single, convert_to_numpy)
 
     def rank(self, query, documents, top_k=None, return_documents=False, batch_size=32, show_progress_bar=None,
              activation_fn=None, apply_softmax=False):

@@ -209,12 +209,7 @@ class SentenceTransformer(EmbeddingModel):
                 batch = l2_normalize(batch)
             for row, vector in zip(rows, batch):
                 vectors[row] = vector
-        self.show_progress = False
-        if single:
-            return vectors[0]
-        if not convert_to_numpy:
-            return vectors
-        return np.stack(vectors) if vectors else np.asarray([], dtype=self.dtype)
+        return self.results(vectors, single, convert_to_numpy)
 
     def encode_query(self, sentences, **kwargs):
         """encode with the "query" prompt unless a prompt or prompt_name is given (SentenceTransformer 5)."""
