@@ -21,33 +21,30 @@ import re
 # (name pattern, shape, what it holds, where HF computes it: modeling_xlm_roberta.py) in forward order.
 # {i} is a layer index; "crossattention" points exist only for decoders with encoder_hidden_states.
 POINTS = (
-    ("embeddings.word", "B T D", "word embedding rows (or inputs_embeds)", "XLMRobertaEmbeddings.word_embeddings"),
-    ("embeddings.token_type", "B T D", "token type embedding rows", "XLMRobertaEmbeddings.token_type_embeddings"),
-    ("embeddings.position", "B T D", "position embedding rows (absolute positions only)",
-     "XLMRobertaEmbeddings.position_embeddings"),
-    ("embeddings", "B T D", "LayerNorm(word + token_type + position) = hidden_states.0",
-     "XLMRobertaEmbeddings.LayerNorm"),
+    ("embeddings.word", "B T D", "word embedding rows (or inputs_embeds)", "embeddings.word_embeddings"),
+    ("embeddings.token_type", "B T D", "token type embedding rows", "embeddings.token_type_embeddings"),
+    ("embeddings.position", "B T D", "position rows (absolute positions only)", "embeddings.position_embeddings"),
+    ("embeddings", "B T D", "LayerNorm(word + type + position)", "embeddings.LayerNorm"),
     ("layers.{i}.attention.query", "B H T Dh", "W_q x + b_q, split per head", "attention.self.query"),
     ("layers.{i}.attention.key", "B H S Dh", "W_k x + b_k, split per head", "attention.self.key"),
     ("layers.{i}.attention.value", "B H S Dh", "W_v x + b_v, split per head", "attention.self.value"),
     ("layers.{i}.attention.scores", "B H T S", "q k^T [+ relative] / sqrt(Dh), before the mask",
-     "XLMRobertaSelfAttention.forward: attention_scores"),
-    ("layers.{i}.attention.probabilities", "B H T S", "softmax(scores + mask) [* head_mask] = attentions.{i}",
-     "XLMRobertaSelfAttention.forward: attention_probs"),
+     "attention.self: attention_scores"),
+    ("layers.{i}.attention.probabilities", "B H T S", "softmax(scores + mask) [* head_mask]",
+     "attention.self: attention_probs"),
     ("layers.{i}.attention.context", "B T D", "probabilities @ v, heads merged", "attention.self (output)"),
-    ("layers.{i}.attention.out_proj", "B T D", "W_o context + b_o (before the residual)", "attention.output.dense"),
+    ("layers.{i}.attention.out_proj", "B T D", "W_o context + b_o, before the residual", "attention.output.dense"),
     ("layers.{i}.attention.norm", "B T D", "LayerNorm(out_proj + x)", "attention.output.LayerNorm"),
-    ("layers.{i}.crossattention.*", "", "the same eight points for cross-attention (decoders)", "crossattention"),
+    ("layers.{i}.crossattention.*", "", "the same 8 points, cross-attention (decoders)", "crossattention"),
     ("layers.{i}.ffn.in_proj", "B T F", "W_in h + b_in, before the activation", "intermediate.dense"),
     ("layers.{i}.ffn.activation", "B T F", "hidden_act(in_proj)", "intermediate (output)"),
-    ("layers.{i}.ffn.out_proj", "B T D", "W_out activation + b_out (before the residual)", "output.dense"),
+    ("layers.{i}.ffn.out_proj", "B T D", "W_out act + b_out, before the residual", "output.dense"),
     ("layers.{i}.ffn.norm", "B T D", "LayerNorm(out_proj + h)", "output.LayerNorm"),
-    ("layers.{i}", "B T D", "the layer's output (= ffn.norm) = hidden_states.{i+1}", "encoder.layer.{i}"),
-    ("last_hidden_state", "B T D", "XLMRobertaModel: the last layer's output", "field of the output"),
-    ("pooler_output", "B D", "XLMRobertaModel: tanh(W_p h[:, 0] + b_p)", "field of the output"),
-    ("logits", "B T V | B C", "the head's logits (MaskedLM, CausalLM, TokenClassification: per token)",
-     "field of the output"),
-    ("start_logits, end_logits", "B T", "QuestionAnswering", "fields of the output"),
+    ("layers.{i}", "B T D", "the layer's output (= ffn.norm)", "encoder.layer.{i}"),
+    ("last_hidden_state", "B T D", "XLMRobertaModel's output field", "output field"),
+    ("pooler_output", "B D", "XLMRobertaModel: tanh(W_p h[:, 0] + b_p)", "output field"),
+    ("logits", "B T V|B C", "the head's logits (per token or per sequence)", "output field"),
+    ("start_logits, end_logits", "B T", "question answering", "output fields"),
 )
 
 # Aliases accepted on their side: HF's output tuples, flattened as "hidden_states.0", "attentions.1", ...
@@ -98,12 +95,12 @@ def token_axes(name: str, ndim: int) -> tuple:
 
 
 def naming_table() -> str:
-    """The naming scheme as plain text (for `trace --help` and the docs)."""
+    """The naming scheme as plain text, at most 100 characters a line (`trace --help` prints it)."""
     width = max(len(row[0]) for row in POINTS)
-    lines = ["Trace points, in forward order (B batch, T tokens, S keys, D hidden, H heads, Dh head dim, "
-             "F intermediate):"]
+    lines = ["trace points, in forward order (B batch, T tokens, S keys, D hidden, H heads, Dh head dim,",
+             "F intermediate; {i} a layer index):"]
     for pattern, shape, meaning, _ in POINTS:
-        lines.append(f"  {pattern:{width}}  {shape:11} {meaning}")
-    lines.append("Accepted aliases (HF's output tuples): " + "; ".join(f"{a} = {b.split('   ')[0]}"
-                                                                       for a, b in ALIASES))
+        lines.append(f"  {pattern:{width}} {shape:9} {meaning}")
+    lines.append("accepted aliases (HF's output tuples):")
+    lines += [f"  {alias:{width}} = {name}" for alias, name in ALIASES]
     return "\n".join(lines)
