@@ -16,9 +16,11 @@ Semantics (each one closes a way a broken port used to pass):
 
 Statistics per point (over the compared positions): max |d|, max |d| / max |ours| (the error relative to the
 reference's scale), |d| in units in the last place of the reference value in the compared dtype (p50, p99,
-max; the spacing is np.spacing(|ours|) in that dtype, floored at its smallest normal), NMSE = sum d^2 /
-sum ours^2, the count and share of elements over the tolerance, and the worst element's index with its
-(batch, token[, head]) position. The text and JSON forms of a report are in report.py.
+max; the spacing is np.spacing(|ours|) in that dtype, |ours| floored at the dtype's eps so that an exact zero
+does not make a difference infinitely many ulps; the compared dtype is the narrower of the two arrays' float
+dtypes, so a float16 dump is measured in float16 ulps), NMSE = sum d^2 / sum ours^2, the count and share of
+elements over the tolerance, and the worst element's index with its (batch, token[, head]) position. The text
+and JSON forms of a report are in report.py.
 """
 from __future__ import annotations
 
@@ -262,7 +264,7 @@ def compare_point(name, ours, theirs, their_name, tolerance: Tolerance, where=No
         point.max_abs = float(d.max())
         point.rel_to_scale = point.max_abs / point.scale if point.scale > 0 else \
             (0.0 if point.max_abs == 0 else float("inf"))
-        spacing = np.spacing(np.maximum(np.abs(ref), np.finfo(dtype).tiny).astype(dtype)).astype(np.float64)
+        spacing = np.spacing(np.maximum(np.abs(ref), np.finfo(dtype).eps).astype(dtype)).astype(np.float64)
         ulps = d / spacing
         point.ulp_p50, point.ulp_p99 = (float(v) for v in np.percentile(ulps, [50, 99]))
         point.ulp_max = float(ulps.max())
