@@ -156,3 +156,21 @@ def test_an_injected_bug_is_the_first_divergence(tmp_path, monkeypatch, inject, 
     assert data["first_divergence"]["name"] == expected and data["exit_code"] == 1
     before = [p for p in report.points[:report.points.index(report.first_divergence)]]
     assert before and all(p.ok for p in before)
+
+
+def test_the_dump_tool_writes_what_trace_accepts(tmp_path, capsys):
+    """tools/dump_hf_trace.py on a stored golden checkpoint, then the trace command against its .npz."""
+    import importlib.util
+
+    from conftest import ROOT, case_dir
+
+    spec = importlib.util.spec_from_file_location("dump_hf_trace", ROOT / "tools" / "dump_hf_trace.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    case = case_dir("token_types")
+    out = tmp_path / "hf.npz"
+    assert tool.main(["--model", str(case), "--inputs", str(case / "inputs.npz"), "--out", str(out)]) == 0
+    code = xlmr_np.cli.main(["trace", "--model", str(case), "--inputs", str(case / "inputs.npz"), "--against",
+                             str(out), "--format", "json"])
+    report = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the tool's "wrote ..." line
+    assert code == 0 and report["exit_code"] == 0 and len(report["points"]) == 32 and not report["missing"]
