@@ -99,7 +99,7 @@ def test_verify_says_nothing_on_stderr_when_all_is_well():
 
 
 def test_trace_warnings_are_one_line_each_and_bad_files_are_named(tmp_path):
-    base = ["trace", "--model", str(case_dir("masked_lm")), "--ids", "0 5 6 2"]
+    base = ["trace", "--model", str(case_dir("masked_lm")), "--ids", "0 5 6 2", "--out", str(tmp_path / "t.npz")]
     result = run(*base)  # a masked-LM checkpoint traced as the bare model: two honest warnings
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()

@@ -1,4 +1,7 @@
-"""Per-layer traces and the first-divergence report, checked against HF's stored hidden states."""
+"""Traces and the first-divergence report, checked against HF's stored hidden states and attentions.
+
+The comparison's semantics, the sub-step points and the trace command's exit codes: tests/test_verification.py;
+every point against a live transformers model (trace_hf) and injected bugs: tests/test_trace_hf.py."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +11,7 @@ import numpy as np
 
 from conftest import ROOT, case_dir
 from xlmr_np import XLMRobertaForMaskedLM
-from xlmr_np.audit.trace import compare, first_divergence, format_report, trace
+from xlmr_np.audit.trace import compare, first_divergence, format_text, trace
 from xlmr_np.audit.goldens import load_case
 
 
@@ -21,10 +24,12 @@ def test_trace_agrees_with_hf_layer_by_layer():
     path = case_dir("masked_lm")
     _, inputs = load_case(path)
     ours = trace(XLMRobertaForMaskedLM.from_pretrained(path), **inputs)
-    assert list(ours)[:3] == ["embeddings", "layers.0", "layers.1"] and "logits" in ours
-    rows = compare(ours, _hf_outputs())
-    assert [r.name for r in rows] == ["embeddings", "layers.0", "layers.1", "logits"]
-    assert first_divergence(rows) is None, format_report(rows)
+    assert [n for n in ours if n in ("embeddings", "layers.0", "layers.1")] == ["embeddings", "layers.0", "layers.1"]
+    assert list(ours)[-1] == "logits"
+    report = compare(ours, _hf_outputs(), "float32", where=inputs["attention_mask"], expect="outputs")
+    assert [p.name for p in report.points] == ["embeddings", "layers.0.attention.probabilities", "layers.0",
+                                               "layers.1.attention.probabilities", "layers.1", "logits"]
+    assert report.exit_code == 0 and first_divergence(report) is None, format_text(report)
 
 
 def test_first_divergence_points_at_the_broken_layer():
@@ -34,16 +39,16 @@ def test_first_divergence_points_at_the_broken_layer():
     theirs = _hf_outputs()
     theirs["hidden_states.2"] = theirs["hidden_states.2"] + 1e-3  # "their" layer 1 computes something else
     theirs["logits"] = theirs["logits"] + 1e-3
-    rows = compare(ours, theirs)
-    assert first_divergence(rows).name == "layers.1"
-    assert "first divergence: layers.1" in format_report(rows)
+    report = compare(ours, theirs, expect="outputs")
+    assert first_divergence(report).name == "layers.1" and report.exit_code == 1
+    assert "first divergence: layers.1 (" in format_text(report)
 
 
 def test_pad_rows_can_be_excluded():
     a = {"layers.0": np.zeros((1, 3, 2))}
     b = {"layers.0": np.array([[[0.0, 0.0], [0.0, 0.0], [5.0, 5.0]]])}
-    assert not compare(a, b)[0].ok
-    assert compare(a, b, where=[[1, 1, 0]])[0].ok
+    assert not compare(a, b).points[0].ok
+    assert compare(a, b, where=[[1, 1, 0]]).points[0].ok
 
 
 def test_trace_command_round_trip(tmp_path):
@@ -53,14 +58,15 @@ def test_trace_command_round_trip(tmp_path):
     made = subprocess.run(cmd + ["--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert made.returncode == 0, made.stderr
     same = subprocess.run(cmd + ["--against", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert same.returncode == 0 and "all 4 activations agree" in same.stdout, same.stdout + same.stderr
+    assert same.returncode == 0 and "all 31 compared points agree" in same.stdout, same.stdout + same.stderr
     with np.load(out) as data:
         broken = {k: data[k] for k in data.files}
     broken["layers.0"][0, 1, 3] += 0.5
     np.savez(tmp_path / "broken.npz", **broken)
     diff = subprocess.run(cmd + ["--against", str(tmp_path / "broken.npz")], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
-    assert diff.returncode == 1 and "first divergence: layers.0" in diff.stdout and "[0, 1, 3]" in diff.stdout
+    assert diff.returncode == 1 and "first divergence: layers.0 (" in diff.stdout, diff.stdout
+    assert "worst at [0, 1, 3] (batch 0, token 1)" in diff.stdout
 
 
 def test_a_file_that_is_not_a_trace_is_named_with_the_fix(tmp_path):

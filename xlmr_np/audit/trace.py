@@ -1,109 +1,58 @@
-"""Where do two implementations first diverge? Per-layer traces and a comparison report.
+"""Where do two implementations first diverge? Traces of every named step of one forward pass.
 
-`trace(model, input_ids, ...)` runs a model and returns its activations in order: "embeddings",
-"layers.0" ... "layers.{L-1}", then the head's outputs ("logits", "pooler_output", ...). A port to C, Rust,
-ONNX or a quantised model dumps the same names to an .npz file (Hugging Face's `hidden_states` tuple is
-accepted too: "hidden_states.0" is the embeddings, "hidden_states.{i+1}" layer i), and `compare` reports,
-for each activation in order, max |diff|, max relative diff, the worst index, and the first one outside the
-tolerance — which points at the first layer (or head) that computes something different. The `trace`
-command (xlmr_np/cli/audit.py) runs `trace_checkpoint` and prints `format_report`.
+    ours = trace(model, input_ids, attention_mask=mask)          # {name: array}, in forward order
+    report = compare(ours, theirs, tolerance="float32", where=mask)
+    print(format_text(report)); sys.exit(report.exit_code)
+
+`trace(model, input_ids=None, **inputs)` runs a model with the reference kernels (core.model.REFERENCE: the
+fast paths of xlmr_np.runtime record no sub-steps) and returns every trace point named in
+xlmr_np/audit/points.py: "embeddings.word" ... "embeddings", then per layer "layers.{i}.attention.query" ...
+"layers.{i}.ffn.norm", "layers.{i}", then the head's output fields under HF's names ("last_hidden_state",
+"pooler_output", "logits", "start_logits", ...). The other implementation dumps the same names (or HF's
+"hidden_states.k" / "attentions.k") to an .npz, read with `read_trace`; `xlmr_np.audit.hf_trace.trace_hf`
+does it for a transformers model. `compare`, the presets `TOLERANCES` and the formats `format_text` /
+`format_json` live in compare.py and report.py and are re-exported here. `read_inputs` reads the inputs .npz
+of `trace --inputs`; `trace_checkpoint` loads a checkpoint and traces it (the `trace` command's model side).
 """
 from __future__ import annotations
 
+import copy
 import os
 import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..backend import to_numpy
+from ..core.model import REFERENCE
 from ..modeling import MODEL_CLASSES
+from .compare import TOLERANCES, Point, Report, Tolerance, compare, first_divergence, resolve_tolerance
+from .points import canonical_name, naming_table
+from .report import format_json, format_text, report_dict
+
+format_report = format_text  # the old name
+__all__ = ["trace", "compare", "format_text", "format_json", "report_dict", "TOLERANCES", "Tolerance", "Point",
+           "Report", "resolve_tolerance", "first_divergence", "canonical_name", "naming_table", "read_trace",
+           "write_trace", "read_inputs", "token_ids", "trace_checkpoint", "model_class", "format_report"]
 
 
-def trace(model, input_ids=None, **kwargs) -> dict:
-    """Activations of one forward pass, in order, as NumPy arrays (float64 if the model runs in float64)."""
+def trace(model, input_ids=None, **inputs) -> dict:
+    """Every trace point of one forward pass, in forward order, as NumPy arrays in the model's dtype.
+
+    The model runs with the reference kernels whatever its own kernel set is (a shallow copy with
+    kernels=REFERENCE: the parameters are shared, nothing is loaded again). `inputs` are the model's call
+    keywords (attention_mask, token_type_ids, position_ids, ...). Output fields that are tuples
+    (hidden_states, attentions, past_key_values) and the loss are left out: their arrays are trace points.
+    """
+    reference = copy.copy(model)
+    reference.kernels = REFERENCE
     steps: dict = {}
-    out = model(input_ids, trace=steps, **kwargs)
+    out = reference(input_ids, trace=steps, **inputs)
     result = {name: to_numpy(value) for name, value in steps.items()}
     for key in out.keys():
         value = out[key]
-        if not isinstance(value, tuple):
+        if key != "loss" and not isinstance(value, tuple):
             result[key] = to_numpy(value)
     return result
-
-
-def canonical_name(name: str) -> str:
-    """HF's hidden_states.k -> our embeddings / layers.{k-1}."""
-    if name.startswith("hidden_states."):
-        index = int(name.split(".")[1])
-        return "embeddings" if index == 0 else f"layers.{index - 1}"
-    return name
-
-
-@dataclass
-class Comparison:
-    name: str
-    shape: tuple
-    max_abs: float
-    max_rel: float
-    worst_index: tuple
-    ours: float
-    theirs: float
-    tolerance: float
-
-    @property
-    def ok(self) -> bool:
-        return self.max_abs <= self.tolerance
-
-
-def compare(ours: dict, theirs: dict, atol: float = 1e-5, rtol: float = 2e-6, where=None):
-    """Compare two traces name by name (in `ours`' order). Tolerance per array: max(atol, rtol * max|theirs|).
-
-    `where` is an optional [B, T] mask: only those token positions are compared (e.g. the attention mask, since
-    pad rows carry numbers that implementations may legitimately differ on).
-    """
-    theirs = {canonical_name(k): np.asarray(v) for k, v in theirs.items()}
-    rows = []
-    for name, a in ours.items():
-        name = canonical_name(name)
-        if name not in theirs:
-            continue
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(theirs[name], dtype=np.float64)
-        if a.shape != b.shape:
-            rows.append(Comparison(name, a.shape, float("inf"), float("inf"), (), np.nan, np.nan, atol))
-            continue
-        diff = np.abs(a - b)
-        if where is not None and a.ndim >= 2 and a.shape[:2] == np.shape(where):
-            keep = np.asarray(where, dtype=bool).reshape(np.shape(where) + (1,) * (a.ndim - 2))
-            diff = np.where(keep, diff, 0.0)
-        worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
-        rel = diff / np.maximum(np.abs(b), 1e-30)
-        tolerance = max(atol, rtol * float(np.max(np.abs(b)))) if b.size else atol
-        rows.append(Comparison(name, a.shape, float(diff.max()) if diff.size else 0.0,
-                               float(rel.max()) if rel.size else 0.0, tuple(int(i) for i in worst),
-                               float(a[worst]) if diff.size else np.nan, float(b[worst]) if diff.size else np.nan,
-                               tolerance))
-    return rows
-
-
-def first_divergence(rows):
-    """The first comparison outside its tolerance, or None."""
-    return next((row for row in rows if not row.ok), None)
-
-
-def format_report(rows) -> str:
-    lines = [f"{'activation':20} {'shape':18} {'max |diff|':>11} {'max rel':>9} {'worst index':>16} "
-             f"{'ours':>11} {'theirs':>11}  status"]
-    for r in rows:
-        status = "OK" if r.ok else "DIFF"
-        lines.append(f"{r.name:20} {str(list(r.shape)):18} {r.max_abs:11.2e} {r.max_rel:9.1e} "
-                     f"{str(list(r.worst_index)):>16} {r.ours:11.4g} {r.theirs:11.4g}  {status}")
-    first = first_divergence(rows)
-    lines.append("" if first is None else f"\nfirst divergence: {first.name} (max |diff| {first.max_abs:.2e} > "
-                                          f"{first.tolerance:.1e}); everything before it agrees")
-    if first is None:
-        lines.append(f"\nall {len(rows)} activations agree within tolerance")
-    return "\n".join(lines)
 
 
 def model_class(name: str):
@@ -113,16 +62,54 @@ def model_class(name: str):
     return MODEL_CLASSES[name]
 
 
-def trace_checkpoint(cls, model_dir, ids, dtype="float32"):
-    """Load `cls` from `model_dir` and trace it on `ids` ([B, T] token ids, padded with the pad id).
+def trace_checkpoint(cls, model_dir, ids=None, dtype="float32", inputs=None):
+    """Load `cls` from `model_dir` and trace it on `ids` ([B, T] token ids, padded with the pad id) or on
+    `inputs` (a dict from read_inputs: input_ids and optionally attention_mask, token_type_ids, position_ids).
 
-    Returns (trace, attention mask): the mask is 1 wherever ids is not the config's pad_token_id; it is the
-    `where` that keeps pad rows out of `compare`.
+    Returns (trace, attention mask): the mask is the inputs' attention_mask, else 1 wherever the ids are not
+    the config's pad_token_id; it is the `where` that keeps pad positions out of `compare`.
     """
-    ids = token_ids(ids)
+    inputs = dict(inputs or {})
+    if ids is not None:
+        inputs["input_ids"] = token_ids(ids)
+    if "input_ids" not in inputs:
+        raise ValueError("trace_checkpoint: give ids or inputs with input_ids")
     model = cls.from_pretrained(model_dir, dtype=dtype)
-    mask = (ids != model.config.pad_token_id).astype(np.int64)
-    return trace(model, ids, attention_mask=mask), mask
+    if "attention_mask" not in inputs:
+        inputs["attention_mask"] = (inputs["input_ids"] != model.config.pad_token_id).astype(np.int64)
+    return trace(model, **inputs), inputs["attention_mask"]
+
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+
+def read_inputs(path) -> dict:
+    """The inputs .npz of `trace --inputs` (and of golden bundles): input_ids [B, T] (multiple choice:
+    [B, C, T]) and optionally attention_mask, token_type_ids, position_ids of the same shape, all integers.
+
+    A ValueError names the file and the problem: not an .npz, no input_ids, an unknown name, a float or
+    ragged array, shapes that differ. Token ids out of range are reported by the model when it runs.
+    """
+    arrays = read_trace(path)
+    unknown = sorted(set(arrays) - set(INPUT_NAMES))
+    if unknown:
+        raise ValueError(f"{os.fspath(path)}: unknown input(s) {', '.join(unknown)}; an inputs .npz holds "
+                         f"{', '.join(INPUT_NAMES)} (input_ids required)")
+    if "input_ids" not in arrays:
+        raise ValueError(f"{os.fspath(path)}: no input_ids; save numpy.savez(path, input_ids=ids, "
+                         f"attention_mask=mask, ...)")
+    shape = arrays["input_ids"].shape
+    if len(shape) not in (2, 3) or 0 in shape:
+        raise ValueError(f"{os.fspath(path)}: input_ids has shape {list(shape)}; give [batch, tokens] "
+                         f"([batch, choices, tokens] for multiple choice), none of them 0")
+    for name, value in arrays.items():
+        if value.dtype.kind not in "iub":
+            raise ValueError(f"{os.fspath(path)}: {name} holds {value.dtype} values; token ids, masks, types "
+                             f"and positions are integers (e.g. int64)")
+        if value.shape != shape:
+            raise ValueError(f"{os.fspath(path)}: {name} has shape {list(value.shape)} but input_ids has "
+                             f"{list(shape)}; they must match")
+    return {name: arrays[name].astype(np.int64) for name in INPUT_NAMES if name in arrays}
 
 
 def token_ids(ids):

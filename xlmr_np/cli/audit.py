@@ -1,18 +1,32 @@
-"""The checking commands: `verify` (every golden case against Hugging Face's outputs) and `trace` (per-layer
-activations, and the first divergence from another implementation's).
+"""The checking commands: `verify` (every golden case against Hugging Face's outputs) and `trace` (every
+trace point of a forward pass, and the first divergence from another implementation's).
 
-They parse options and print; what they print is computed in xlmr_np.audit.goldens and xlmr_np.audit.trace.
-Exit status: 0 all within tolerance, 1 something is not, 2 no golden cases (verify), bad options or an
-unreadable --against file, each with one "xlmr-np: error: ..." line on stderr.
+They parse options and print; what they print is computed in xlmr_np.audit.goldens and xlmr_np.audit.trace
+(compare.py, report.py). Exit status: 0 all within tolerance, 1 something is not, 2 no golden cases (verify),
+bad options, an unreadable --against/--inputs file, trace with nothing to do, or a comparison that cannot be
+trusted (no name in common, expected names missing, shapes that differ: the report is printed and one
+"xlmr-np: error: ..." line on stderr says why).
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import check_json_files
+from .common import check_json_files, notice
 
 CHECK_EPILOG = "Exit status: 0 everything within tolerance, 1 something is not, 2 usage or input error."
+TOLERANCE_NAMES = ("float64", "float32", "float16", "bfloat16", "int8")  # audit.compare.TOLERANCES (not imported here)
+
+
+def trace_epilog() -> str:
+    """The naming table and the exit codes (audit.points is numpy-only: --help stays light)."""
+    from ..audit.points import naming_table
+
+    return (naming_table() + "\n\nA point passes when max |ours - theirs| <= max(atol, rtol x max |ours|) over "
+            "unmasked positions;\nNaN or Inf there fails it. Presets and their reasons: docs/verification.md.\n"
+            "Exit status: 0 every compared point agrees, 1 a divergence (or NaN/Inf), 2 usage or input error:\n"
+            "no --out/--against, unreadable file, no name in common, expected names missing, shapes differ.")
 
 
 def register(subparsers):
@@ -30,20 +44,31 @@ def register(subparsers):
     verify.set_defaults(run=run_verify)
 
     trace = subparsers.add_parser(
-        "trace", help="dump per-layer activations, or compare them with another implementation's",
-        description="Run a checkpoint on token ids and write every layer's output to an .npz (--out), or compare "
-                    "with an .npz from another implementation (--against) and report the first divergence.",
-        epilog=CHECK_EPILOG)
+        "trace", help="dump every trace point of a forward pass, or compare them with another implementation's",
+        description="Run a checkpoint on --ids or --inputs and write every trace point (embeddings, each\n"
+                    "layer's attention and FFN sub-steps, outputs) to an .npz (--out), or compare with another\n"
+                    "implementation's .npz (--against) and report the first divergence.",
+        epilog=trace_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     trace.add_argument("--model", required=True, metavar="DIR",
                        help="checkpoint directory (required: there is no default model for trace)")
     trace.add_argument("--class", dest="cls", default="XLMRobertaModel", help="model class (default XLMRobertaModel)")
-    trace.add_argument("--ids", required=True, help='token ids, e.g. "0 581 10269 2"; several sequences of one '
-                                                    'length with ";"')
-    trace.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    trace.add_argument("--out", help="write our trace to this .npz")
-    trace.add_argument("--against", help="an .npz with the other implementation's activations")
-    trace.add_argument("--atol", type=float, default=1e-5)
-    trace.add_argument("--rtol", type=float, default=2e-6)
+    given = trace.add_mutually_exclusive_group(required=True)
+    given.add_argument("--ids", help='token ids, e.g. "0 581 10269 2"; several sequences of one length with ";" '
+                                     '(the mask is ids != pad id)')
+    given.add_argument("--inputs", metavar="NPZ", help="an .npz with input_ids [B, T] (multiple choice [B, C, T]) and "
+                                                       "optionally attention_mask, token_type_ids, position_ids")
+    trace.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                       help="our compute dtype (default float32)")
+    trace.add_argument("--out", metavar="NPZ", help="write our trace to this .npz")
+    trace.add_argument("--against", metavar="NPZ", help="an .npz with the other implementation's trace points")
+    trace.add_argument("--format", choices=["text", "json"], default="text", help="report format (default text)")
+    trace.add_argument("--tolerance", metavar="NAME", help="a preset: " + ", ".join(TOLERANCE_NAMES)
+                                                            + " (default: the one of --dtype)")
+    trace.add_argument("--atol", type=float, help="absolute tolerance (overrides the preset's)")
+    trace.add_argument("--rtol", type=float, help="tolerance relative to max |ours| (overrides the preset's)")
+    trace.add_argument("--expect", default="all", metavar="WHICH",
+                       help='names theirs must have: "all" (default), "outputs" (hidden states, attentions, '
+                            'output fields) or globs "embeddings,layers.*"')
     trace.set_defaults(run=run_trace)
 
 
@@ -84,32 +109,81 @@ def parse_ids(text: str):
     return rows
 
 
+def trace_inputs(args) -> dict:
+    """--ids or --inputs as the model's input arrays (checked: a UsageError names the option)."""
+    from ..audit.trace import read_inputs, token_ids
+
+    if args.inputs:
+        try:
+            return read_inputs(args.inputs)
+        except ValueError as err:
+            raise UsageError(f"--inputs {err}") from None
+    try:
+        return {"input_ids": token_ids(parse_ids(args.ids))}
+    except ValueError as err:
+        raise UsageError(f"--ids: {str(err).removeprefix('ids: ')}") from None
+
+
+def their_trace(args):
+    """Their trace points, {name: array}, or None when nothing is to be compared. One source today:
+    --against (an .npz). Read before the model runs, so that a wrong file fails at once."""
+    from ..audit.trace import read_trace
+
+    if args.against:
+        try:
+            return read_trace(args.against)
+        except ValueError as err:
+            raise UsageError(f"--against {err}") from None
+    return None
+
+
+def trace_tolerance(args):
+    from ..audit.compare import Tolerance, resolve_tolerance
+
+    try:
+        preset = resolve_tolerance(args.tolerance or args.dtype)
+    except ValueError as err:
+        raise UsageError(f"--tolerance: {err}") from None
+    if args.atol is None and args.rtol is None:
+        return preset
+    atol = preset.atol if args.atol is None else args.atol
+    rtol = preset.rtol if args.rtol is None else args.rtol
+    try:
+        explicit = resolve_tolerance((atol, rtol))
+    except ValueError as err:
+        raise UsageError(f"--atol/--rtol: {err}") from None
+    return Tolerance("explicit", explicit.atol, explicit.rtol, f"--atol/--rtol over the {preset.name} preset")
+
+
 def run_trace(args) -> int:
-    from ..audit.trace import (compare, first_divergence, format_report, model_class, read_trace, token_ids,
-                               trace_checkpoint, write_trace)
+    import json
+
+    from ..audit.trace import compare, format_json, format_text, model_class, trace_checkpoint, write_trace
 
     try:
         cls = model_class(args.cls)
-        rows = token_ids(parse_ids(args.ids)).tolist()
     except ValueError as err:
-        option = "--class" if str(err).startswith("unknown class") else "--ids"
-        raise UsageError(f"{option}: {str(err).removeprefix('ids: ')}") from None
-    theirs = None
-    if args.against:
-        try:
-            theirs = read_trace(args.against)  # before the model runs: a wrong file fails at once
-        except ValueError as err:
-            raise UsageError(f"--against {err}") from None
+        raise UsageError(f"--class: {err}") from None
+    inputs = trace_inputs(args)
+    theirs = their_trace(args)
+    if theirs is None and not args.out:
+        raise UsageError("nothing to do: give --out FILE to write our trace, --against FILE to compare it with "
+                         "another implementation's, or both")
+    tolerance = trace_tolerance(args)
     check_json_files(Path(args.model))
-    ours, mask = trace_checkpoint(cls, args.model, rows, args.dtype)
+    ours, mask = trace_checkpoint(cls, args.model, dtype=args.dtype, inputs=inputs)
     if args.out:
         write_trace(args.out, ours)
-        print(f"wrote {len(ours)} activations to {args.out}: {', '.join(ours)}")
-    if theirs is not None:
-        report = compare(ours, theirs, args.atol, args.rtol, where=mask)
-        if not report:
-            raise UsageError(f"--against {args.against}: none of its arrays ({', '.join(sorted(theirs)[:8])}) is "
-                             f"named like ours ({', '.join(list(ours)[:3])}, ..., or HF's hidden_states.N)")
-        print(format_report(report))
-        return 1 if first_divergence(report) else 0
-    return 0
+        if args.format == "text":
+            print(f"wrote {len(ours)} trace points to {args.out}")
+        elif theirs is None:
+            print(json.dumps({"out": str(args.out), "points": list(ours)}, indent=1))
+    if theirs is None:
+        return 0
+    report = compare(ours, theirs, tolerance, where=mask, expect=args.expect)
+    print(format_json(report) if args.format == "json" else format_text(report))
+    if report.usage_problems:
+        hint = ("; to check only what HF's outputs hold (hidden states, attentions, output fields) pass --expect "
+                "outputs" if report.missing and args.expect == "all" else "")
+        notice("error", "; ".join(report.usage_problems) + hint)
+    return report.exit_code

@@ -5,7 +5,9 @@ XLMRobertaSelfAttention with eager attention, XLMRobertaLayer, XLMRobertaEncoder
 XLMRobertaModel.forward) and `modeling_utils.py` (ModuleUtilsMixin). Parameters are a flat dict with this
 project's names (the table from HF's names: xlmr_np/weights/keys.py); weights keep the [out, in] layout.
 Inputs arrive checked (xlmr_np/inputs.py). Five operations go through a kernel set (core/kernels.py); with
-none given, this file's and ops.py's own functions run (REFERENCE, at the bottom).
+none given, this file's and ops.py's own functions run (REFERENCE, at the bottom). Given a `trace` dict,
+forward() runs REFERENCE and each step records its result there by name (`note`; the naming scheme and
+every name's shape: xlmr_np/audit/points.py).
 
 Shape legend: B batch, T query length (new tokens), P cached length, S key length (= P + T for
 self-attention, the encoder length for cross-attention), D hidden, H heads, Dh head dim, F intermediate.
@@ -25,6 +27,13 @@ def sub(params: dict, prefix: str) -> dict:
     return {name[len(start):]: value for name, value in params.items() if name.startswith(start)}
 
 
+def note(trace, at: str, **points):
+    """Tracing (trace is a dict, else None): store copies of named intermediates as `at` + name. Copies,
+    because the code after a point may overwrite its array in place."""
+    if trace is not None:
+        trace.update({at + name: value.copy() for name, value in points.items()})
+
+
 # --- embeddings -------------------------------------------------------------------------------------------
 def position_ids_from_input_ids(input_ids, pad_id: int, past_length: int = 0):
     """HF create_position_ids_from_input_ids: real tokens count pad+1, pad+2, ...; pads stay at pad."""
@@ -38,15 +47,19 @@ def position_ids_from_embeds(batch: int, length: int, pad_id: int, xp):
     return xp.broadcast_to(xp.arange(pad_id + 1, pad_id + 1 + length, dtype=xp.int64), (batch, length))  # [B, T]
 
 
-def embeddings(params, cfg, token_embeds, token_type_ids, position_ids):
+def embeddings(params, cfg, token_embeds, token_type_ids, position_ids, trace=None):
     """LayerNorm(word + token_type [+ position]); relative-position models add no absolute positions."""
-    x = token_embeds + params["embeddings.token_type"][token_type_ids]  # [B, T, D]
+    types = params["embeddings.token_type"][token_type_ids]  # [B, T] -> [B, T, D]
+    note(trace, "embeddings.", word=token_embeds, token_type=types)
+    x = token_embeds + types  # [B, T, D]
     if cfg.position_embedding_type == "absolute":
-        x += params["embeddings.position"][position_ids]  # [B, T, D]
+        positions = params["embeddings.position"][position_ids]  # [B, T] -> [B, T, D]
+        note(trace, "embeddings.", position=positions)
+        x += positions
     return layer_norm(x, params["embeddings.norm.weight"], params["embeddings.norm.bias"], cfg.layer_norm_eps, out=x)
 
 
-def embed(params, cfg, inputs, past_length=0, kernels=None):
+def embed(params, cfg, inputs, past_length=0, kernels=None, trace=None):
     """The embedding output [B, T, D] for checked inputs: word rows (or inputs_embeds), types, positions."""
     kernels = kernels or REFERENCE
     word, ids = params["embeddings.word"], inputs["input_ids"]
@@ -57,7 +70,7 @@ def embed(params, cfg, inputs, past_length=0, kernels=None):
         position_ids = position_ids_from_input_ids(ids, cfg.pad_token_id, past_length)  # [B, T]
     elif position_ids is None:
         position_ids = position_ids_from_embeds(batch, length, cfg.pad_token_id, array_module(word))  # [B, T]
-    return embeddings(params, cfg, token_embeds, inputs["token_type_ids"], position_ids)  # [B, T, D]
+    return embeddings(params, cfg, token_embeds, inputs["token_type_ids"], position_ids, trace)  # [B, T, D]
 
 
 # --- masks ------------------------------------------------------------------------------------------------
@@ -126,7 +139,8 @@ def relative_position_scores(p, cfg, q, k, cached: bool, first_query: int = 0):
     return scores
 
 
-def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=False, first_query=0):
+def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=False, first_query=0, trace=None,
+                    at=""):
     """softmax((q k^T [+ relative scores]) / sqrt(Dh) + mask) [* head_mask], for the queries q [B, H, T, Dh].
 
     The arithmetic runs in place on the one [B, H, T, S] scores array, in HF's order (eager_attention_forward).
@@ -138,6 +152,7 @@ def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=F
         scores /= math.sqrt(cfg.head_dim)  # HF scales after adding the relative scores
     else:  # scaling the T x Dh queries costs less than scaling the T x S scores; the same bits when Dh = 4^n
         scores = (q * (1.0 / math.sqrt(cfg.head_dim))) @ k.transpose(0, 1, 3, 2)  # [B, H, T, S]
+    note(trace, at, scores=scores)  # scaled, before the mask
     if mask is not None:
         scores += mask  # [B, 1, T|1, S] broadcasts over heads (and queries)
     probs = softmax(scores, axis=-1, out=scores)  # [B, H, T, S]
@@ -146,16 +161,17 @@ def attention_probs(p, cfg, q, k, mask, head_mask=None, cached=False, relative=F
     return probs
 
 
-def attend(p, cfg, q, k, v, mask, head_mask=None, cached=False, relative=False, keep_probs=True):
+def attend(p, cfg, q, k, v, mask, head_mask=None, cached=False, relative=False, keep_probs=True, trace=None, at=""):
     """Attention proper (HF's eager_attention_forward): q [B, H, T, Dh], k, v [B, H, S, Dh] -> (context
     [B, T, H*Dh], probs [B, H, T, S] or None). H may be a share of the heads (all share p's "distance")."""
-    probs = attention_probs(p, cfg, q, k, mask, head_mask, cached, relative)  # [B, H, T, S]
+    probs = attention_probs(p, cfg, q, k, mask, head_mask, cached, relative, trace=trace, at=at)  # [B, H, T, S]
     context = merge_heads(probs @ v)  # [B, H, T, S] @ [B, H, S, Dh] -> [B, H, T, Dh] -> [B, T, H*Dh]
+    note(trace, at, probabilities=probs, context=context)
     return context, probs if keep_probs else None
 
 
 def attention(p, cfg, x, mask, heads: int, head_mask=None, kv_input=None, past_kv=None, cached=False,
-              keep_probs=True, kernels=None):
+              keep_probs=True, kernels=None, trace=None, at=""):
     """Multi-head scaled dot-product attention (XLMRobertaSelfAttention.forward), before the output projection.
 
     x [B, T, D] gives the queries; keys and values come from `kv_input` (cross-attention) or from x, appended
@@ -177,7 +193,11 @@ def attention(p, cfg, x, mask, heads: int, head_mask=None, kv_input=None, past_k
             k = xp.concatenate([past_kv[0], k], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
             v = xp.concatenate([past_kv[1], v], axis=2)  # [B, H, P, Dh] + [B, H, T, Dh] -> [B, H, S, Dh]
     relative = kv_input is None and cfg.position_embedding_type != "absolute"  # cross-attention: never relative
-    context, probs = kernels.attention(p, cfg, q, k, v, mask, head_mask, cached, relative, keep_probs)
+    note(trace, at, query=q, key=k, value=v)
+    if trace is None:
+        context, probs = kernels.attention(p, cfg, q, k, v, mask, head_mask, cached, relative, keep_probs)
+    else:  # only the reference records sub-steps (forward() runs REFERENCE when tracing)
+        context, probs = attend(p, cfg, q, k, v, mask, head_mask, cached, relative, keep_probs, trace, at)
     return context, probs, (k, v)
 
 
@@ -188,24 +208,32 @@ def add_norm(p, cfg, projected, residual):
     return layer_norm(projected, p["norm.weight"], p["norm.bias"], cfg.layer_norm_eps, out=projected)
 
 
-def residual_norm(p, cfg, update, residual):
+def residual_norm(p, cfg, update, residual, trace=None, at=""):
     """LayerNorm(dense(update) + residual): XLMRobertaSelfOutput and XLMRobertaOutput."""
-    return add_norm(p, cfg, linear(update, p["out.weight"], p["out.bias"]), residual)  # [B, T, F|D] -> [B, T, D]
+    projected = linear(update, p["out.weight"], p["out.bias"])  # [B, T, F|D] -> [B, T, D]
+    note(trace, at, out_proj=projected)
+    out = add_norm(p, cfg, projected, residual)  # [B, T, D]
+    note(trace, at, norm=out)
+    return out
 
 
-def ffn_inner(p, cfg, h, kernels=None):
+def ffn_inner(p, cfg, h, kernels=None, trace=None, at=""):
     """act(dense(h)): XLMRobertaIntermediate, [B, T, D] -> [B, T, F] (F: p's rows of W_in, all or a share)."""
     act = (kernels or REFERENCE).activation(cfg.hidden_act)
-    return act(linear(h, p["in.weight"], p["in.bias"]))  # [B, T, D] -> [B, T, F]
+    x = linear(h, p["in.weight"], p["in.bias"])  # [B, T, D] -> [B, T, F]
+    note(trace, at, in_proj=x)
+    x = act(x)  # [B, T, F]
+    note(trace, at, activation=x)
+    return x
 
 
-def ffn(p, cfg, h, kernels=None):
+def ffn(p, cfg, h, kernels=None, trace=None, at=""):
     """The feed-forward sub-layer with its residual and LayerNorm: LN(W_out act(W_in h + b_in) + b_out + h)."""
-    return residual_norm(p, cfg, ffn_inner(p, cfg, h, kernels), h)  # [B, T, D]
+    return residual_norm(p, cfg, ffn_inner(p, cfg, h, kernels, trace, at), h, trace, at)  # [B, T, D]
 
 
 def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past=None, cached=False,
-          keep_probs=True, kernels=None):
+          keep_probs=True, kernels=None, trace=None, at=""):
     """One post-LN transformer layer: self-attention, [cross-attention,] feed-forward, each with residual + LN.
 
     `past` is this layer's cache: (k, v) or (k, v, cross_k, cross_v). Returns (output [B, T, D], probs,
@@ -215,17 +243,19 @@ def layer(p, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, pa
     attn = sub(p, "attention")
     context, probs, self_kv = attention(attn, cfg, x, mask, heads, head_mask,
                                         past_kv=None if past is None else past[:2], cached=cached,
-                                        keep_probs=keep_probs, kernels=kernels)  # [B, T, D]
-    h = residual_norm(attn, cfg, context, x)  # [B, T, D]
+                                        keep_probs=keep_probs, kernels=kernels, trace=trace,
+                                        at=at + "attention.")  # [B, T, D]
+    h = residual_norm(attn, cfg, context, x, trace, at + "attention.")  # [B, T, D]
     cache, cross_probs = self_kv, None
     if cross_input is not None:
         cross = sub(p, "crossattention")
         cross_past = None if past is None or len(past) < 4 else past[2:]
         context, cross_probs, cross_kv = attention(cross, cfg, h, cross_mask, heads, head_mask, kv_input=cross_input,
-                                                   past_kv=cross_past, keep_probs=keep_probs, kernels=kernels)
-        h = residual_norm(cross, cfg, context, h)  # [B, T, D]
+                                                   past_kv=cross_past, keep_probs=keep_probs, kernels=kernels,
+                                                   trace=trace, at=at + "crossattention.")
+        h = residual_norm(cross, cfg, context, h, trace, at + "crossattention.")  # [B, T, D]
         cache = self_kv + cross_kv
-    return ffn(sub(p, "ffn"), cfg, h, kernels), probs, cross_probs, cache
+    return ffn(sub(p, "ffn"), cfg, h, kernels, trace, at + "ffn."), probs, cross_probs, cache
 
 
 def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
@@ -243,7 +273,7 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
         x, probs, cross_probs, entry = layer(
             sub(params, f"layers.{i}"), cfg, x, mask, None if head_mask is None else head_mask[i],
             cross_input, cross_mask, past, cached=use_cache or past_key_values is not None,
-            keep_probs=output_attentions, kernels=kernels)
+            keep_probs=output_attentions, kernels=kernels, trace=trace, at=f"layers.{i}.")
         if output_hidden_states:  # keep only what is returned: every [B, T, D] kept is memory held to the end
             hidden.append(x)
         attentions.append(probs)  # None unless output_attentions
@@ -275,13 +305,12 @@ def forward(params, cfg, inputs, past_key_values=None, past_length=0, use_cache=
     """XLMRobertaModel.forward: `inputs` is the dict of checked arrays from xlmr_np.inputs.prepare.
 
     Returns the encoder's dict plus "pooler_output" (None when the parameters have no pooler). `layers`
-    runs only those layer indices (None: all); `trace`, a dict, receives the embeddings and each layer's output.
+    runs only those layer indices (None: all); `trace`, a dict, receives every named step, in forward order.
     """
-    kernels = kernels or REFERENCE
+    kernels = REFERENCE if trace is not None else kernels or REFERENCE  # fast paths record no sub-steps
     dtype = params["embeddings.word"].dtype  # the compute dtype is the parameters' dtype, as HF's self.dtype
-    x = embed(params, cfg, inputs, past_length, kernels)  # [B, T, D]
-    if trace is not None:
-        trace["embeddings"] = x
+    x = embed(params, cfg, inputs, past_length, kernels, trace)  # [B, T, D]
+    note(trace, "", embeddings=x)
     keep = inputs["attention_mask"]
     if not cfg.is_decoder and keep.ndim == 2 and bool(array_module(keep).all(keep == 1)):
         mask = None  # nothing is masked: adding the all-zero mask to every score would change no bit
