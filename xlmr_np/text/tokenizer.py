@@ -43,13 +43,16 @@ import logging
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from .added_tokens import (SPECIAL_TOKEN_ATTRIBUTES, AddedToken, SpecialTokensMixin, added_token_pattern,
-                           split_on_added_tokens)
+from .added_tokens import AddedToken, added_token_pattern, split_on_added_tokens
 from .batching import (VERY_LARGE_INTEGER, BatchEncoding, PadOptions, layout_with_specials, num_special_tokens,
                        resolve_strategies)
 from .decoding import clean_up_tokenization, join_tokens, tokens_to_string
 from .fast_offsets import FastNormalizer
-from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
+from .fairseq_ids import (FAIRSEQ_OFFSET, base_id_to_token, base_token_to_id, base_vocab_size, fairseq_token_ids,
+                          spm_to_model_table)
+from .init_options import apply_init_kwargs, saved_init_kwargs
+from .special_tokens import SPECIAL_TOKEN_ATTRIBUTES, SpecialTokensMixin
+from .vocab import add_special_tokens, added_encoder_of, get_vocab, register_tokens, vocab_key_count
 from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, load_sentencepiece, read_pretrained,
                     save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
                     write_json)
@@ -80,53 +83,43 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         pad_token="<pad>",
         mask_token="<mask>",
         sp_model_kwargs: Optional[dict] = None,
-        model_max_length: Optional[int] = None,
-        padding_side: str = "right",
-        truncation_side: str = "right",
-        clean_up_tokenization_spaces: bool = False,
-        split_special_tokens: bool = False,
-        additional_special_tokens: Optional[Sequence[Union[str, AddedToken]]] = None,
-        added_tokens_decoder: Optional[Dict[int, Union[AddedToken, dict]]] = None,
-        model_input_names: Optional[List[str]] = None,
-        name_or_path: str = "",
+        **kwargs,
     ):
-        if padding_side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        if truncation_side not in ("right", "left"):
-            raise ValueError(f"truncation_side must be 'right' or 'left', got {truncation_side!r}")
+        """HF's signature: the special tokens, `sp_model_kwargs`, and keywords of `PreTrainedTokenizerBase`
+        (model_max_length, padding_side, truncation_side, clean_up_tokenization_spaces, split_special_tokens,
+        additional_special_tokens, added_tokens_decoder, model_input_names, name_or_path, ...).  Any other
+        keyword (`keep_accents`, which HF accepts and ignores for XLM-R, ...) is kept in `init_kwargs` and
+        written back by `save_pretrained`, as HF does (init_options.py)."""
         # <mask> behaves like a word: it takes the space before it (HF `XLMRobertaTokenizer.__init__`)
         if isinstance(mask_token, str):
             mask_token = AddedToken(mask_token, lstrip=True, special=True)
-
-        self.sp_model_kwargs = dict(sp_model_kwargs or {})
+        self.sp_model_kwargs = {} if sp_model_kwargs is None else sp_model_kwargs
         self.vocab_file = os.fspath(vocab_file)
         self.sp_model = load_sentencepiece(self.vocab_file, self.sp_model_kwargs)
-        self.name_or_path = name_or_path
-        self.model_max_length = VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length)
-        self.padding_side, self.truncation_side = padding_side, truncation_side
-        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
-        self.split_special_tokens = split_special_tokens
-        if model_input_names is not None:
-            self.model_input_names = list(model_input_names)
+        self.fairseq_offset = FAIRSEQ_OFFSET
+        self.fairseq_tokens_to_ids = fairseq_token_ids(self.sp_model.get_piece_size())
+        self.fairseq_ids_to_tokens = {i: t for t, i in self.fairseq_tokens_to_ids.items()}
         self._warned = set()  # one-time warnings already given (HF's deprecation_warnings)
 
-        # Special tokens as given (str or AddedToken), in HF's attribute order
+        specials = dict(zip(SPECIAL_TOKEN_ATTRIBUTES, (bos_token, eos_token, unk_token, sep_token, pad_token,
+                                                       cls_token, mask_token)))
+        added_tokens_decoder = kwargs.pop("added_tokens_decoder", None) or {}
+        self.init_kwargs = apply_init_kwargs(self, dict(specials, sp_model_kwargs=self.sp_model_kwargs, **kwargs))
         self._special = {}
-        for attr, value in zip(SPECIAL_TOKEN_ATTRIBUTES,
-                               (bos_token, eos_token, unk_token, sep_token, pad_token, cls_token, mask_token)):
+        for attr, value in specials.items():
             if value is not None and not isinstance(value, (str, AddedToken)):
                 raise TypeError(f"{attr} must be a str or AddedToken, got {type(value).__name__}")
             self._special[attr] = value
-        self._additional_special = list(additional_special_tokens or [])
+        self._additional_special = list(self.init_kwargs.get("additional_special_tokens") or [])
 
-        # Added tokens: from a saved config first, then every special token not yet there (HF _add_tokens)
+        # Added tokens: from a saved config first, then every special token (HF `PreTrainedTokenizer.__init__`)
         self._added_decoder: Dict[int, AddedToken] = {}
-        for index, token in (added_tokens_decoder or {}).items():
+        for index, token in added_tokens_decoder.items():
             self._added_decoder[int(index)] = AddedToken.from_dict(token) if isinstance(token, dict) else token
         self._refresh_added_tokens()
-        for token in self._all_special_tokens_extended():
-            self._add_special_token(token, refresh=False)
-        self._refresh_added_tokens()  # once for all of them: rebuilding per token was quadratic
+        # HF passes the AddedToken objects (never found among the encoder's str keys) and the str not yet added
+        self._add_tokens([t for t in self.all_special_tokens_extended
+                          if isinstance(t, AddedToken) or t not in self._added_encoder], special_tokens=True)
 
     # ------------------------------------------------------------------ loading and saving
 
@@ -153,9 +146,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             raise NotADirectoryError(f"save_pretrained needs a directory, {save_directory!r} is a file")
         os.makedirs(save_directory, exist_ok=True)
         prefix = filename_prefix + "-" if filename_prefix else ""
-        config = tokenizer_config_json(
-            self._added_decoder, self.special_tokens_map, self.clean_up_tokenization_spaces, self.model_max_length,
-            self.sp_model_kwargs, self.padding_side, self.truncation_side)
+        config = tokenizer_config_json(saved_init_kwargs(self), self._added_decoder, self.special_tokens_map)
         special_map = special_tokens_map_json(self._special, self._additional_special)
         files = (write_json(os.path.join(save_directory, prefix + TOKENIZER_CONFIG_FILE), config),
                  write_json(os.path.join(save_directory, prefix + SPECIAL_TOKENS_MAP_FILE), special_map))
@@ -185,23 +176,30 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return base_vocab_size(self.sp_model.get_piece_size())
 
     def __len__(self) -> int:
+        """Distinct tokens of `get_vocab()`, as HF's `len` (vocab.py: a token at two ids counts once)."""
         return self._total_vocab_size
 
     def get_vocab(self) -> Dict[str, int]:
-        vocab = {self._base_id_to_token(i): i for i in range(self.vocab_size)}
-        vocab.update(self.added_tokens_encoder)
-        return vocab
+        return get_vocab(self.sp_model, self._added_decoder)
 
     @property
     def added_tokens_decoder(self) -> Dict[int, AddedToken]:
         return dict(sorted(self._added_decoder.items()))
 
+    @added_tokens_decoder.setter
+    def added_tokens_decoder(self, value: Dict[int, Union[AddedToken, str]]) -> None:
+        for index, token in value.items():
+            if not isinstance(token, (str, AddedToken)) or not isinstance(index, int):
+                raise TypeError(f"added_tokens_decoder maps int ids to str or AddedToken, got {index!r}: {token!r}")
+            self._added_decoder[index] = AddedToken(token) if isinstance(token, str) else token
+        self._refresh_added_tokens()
+
     @property
     def added_tokens_encoder(self) -> Dict[str, int]:
-        return {t.content: i for i, t in sorted(self._added_decoder.items())}
+        return added_encoder_of(self._added_decoder)
 
-    def _base_token_to_id(self, token: str) -> Optional[int]:
-        return base_token_to_id(self.sp_model, token)
+    def get_added_vocab(self) -> Dict[str, int]:
+        return dict(self._added_encoder)
 
     def _base_id_to_token(self, index: int) -> str:
         token = base_id_to_token(self.sp_model, index)
@@ -209,50 +207,47 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             raise IndexError(f"token id {index} is out of range: this vocabulary has ids 0..{len(self) - 1}")
         return token
 
-    def _add_special_token(self, token, refresh=True) -> None:
-        """Register a special token as an added token at its vocabulary id, or at a new id (HF `_add_tokens`).
+    def add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
+        """Add tokens (str or AddedToken) matched in the text before SentencePiece; returns how many got new
+        ids, which follow `len(self)` (HF's `add_tokens`).  Resizing a model's embeddings to `len(tok)` is the
+        model's business, not the tokenizer's."""
+        if not new_tokens:
+            return 0
+        if not isinstance(new_tokens, (list, tuple)):
+            new_tokens = [new_tokens]
+        return self._add_tokens(new_tokens, special_tokens=special_tokens)
 
-        refresh=False updates only what the next call needs (the encoder, the vocabulary size): the caller
-        calls _refresh_added_tokens once after adding many.
-        """
-        if str(token) == "" or str(token) in self._added_encoder:
-            return
-        if isinstance(token, str):
-            token = AddedToken(token, normalized=False, special=True)
-        else:
-            token = copy.copy(token)
-            token.special = True
-        index = self._base_token_to_id(token.content)
-        if index is None:
-            index = self._total_vocab_size
-            self._total_vocab_size += 1
-        self._added_decoder[index] = token
-        self._added_encoder[token.content] = index
-        if refresh:
+    def add_special_tokens(self, special_tokens_dict: dict, replace_additional_special_tokens: bool = True) -> int:
+        """Set special-token attributes and add their tokens (HF's `add_special_tokens`); returns how many got
+        new ids."""
+        return add_special_tokens(self, special_tokens_dict, replace_additional_special_tokens)
+
+    def _add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
+        """HF `PreTrainedTokenizer._add_tokens` (vocab.register_tokens), then the lookups rebuilt once."""
+        added = register_tokens(self, new_tokens, special_tokens)
+        self._refresh_added_tokens()
+        return added
+
+    def _special_tokens_changed(self) -> None:
+        if "_added_decoder" in self.__dict__:  # not while __init__ sets the attributes
             self._refresh_added_tokens()
 
     def _refresh_added_tokens(self) -> None:
-        """Rebuild the lookups that depend on the added tokens: encoder, split pattern, spm id table, length."""
-        self._added_encoder = {t.content: i for i, t in self._added_decoder.items()}
+        """Rebuild what depends on the added tokens: encoder, split pattern, length, spm id table."""
+        self._added_encoder = added_encoder_of(self._added_decoder)
         self._added_pattern = added_token_pattern(self._added_encoder)
-        # distinct tokens: the base vocabulary (fairseq 4 + spm pieces 3.. + <mask>) + added tokens outside it
-        self._total_vocab_size = base_vocab_size(self.sp_model.get_piece_size()) + sum(
-            1 for c in self._added_encoder if self._base_token_to_id(c) is None)
-        unk_id = self._token_to_id(str(self._special["unk_token"])) if self._special.get("unk_token") else None
-        self._spm_to_id = spm_to_model_table(self.sp_model, unk_id, self._added_encoder)
-        self._special_ids = {attr: None if value is None else self._token_to_id(str(value))
-                             for attr, value in self._special.items()}
+        self._total_vocab_size = vocab_key_count(self.sp_model, self._added_decoder)
+        unk = self._special.get("unk_token")
+        self._unk_id = None if unk is None else self._added_encoder.get(str(unk),
+                                                                        base_token_to_id(self.sp_model, str(unk)))
+        self._spm_to_id = spm_to_model_table(self.sp_model, self._token_to_id, self._added_encoder)
 
     def _token_to_id(self, token: str) -> Optional[int]:
+        """HF `_convert_token_to_id_with_added_voc`: added tokens, then `_convert_token_to_id` (fairseq_ids.py)."""
         if token in self._added_encoder:
             return self._added_encoder[token]
-        index = self._base_token_to_id(token)
-        if index is not None:
-            return index
-        unk = self._special.get("unk_token")
-        if unk is None:
-            return None
-        return self._added_encoder.get(str(unk), self._base_token_to_id(str(unk)))
+        index = base_token_to_id(self.sp_model, token)
+        return self._unk_id if index is None else index
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return num_special_tokens(pair)
@@ -277,7 +272,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         """Model ids (and offsets into each text) for many texts: split, one spm call, fairseq mapping."""
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         plans = [self._split_on_added_tokens(t, split) for t in texts]
-        return encode_texts(self.sp_model, self._spm_to_id, texts, plans, with_offsets,
+        return encode_texts(self.sp_model, self._spm_to_id, self._token_to_id, texts, plans, with_offsets,
                             self._offsets_normalizer() if with_offsets else None)
 
     def _offsets_normalizer(self) -> FastNormalizer:
