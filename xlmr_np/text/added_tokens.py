@@ -121,6 +121,9 @@ def split_on_added_tokens(text: str, pattern, encoder: Dict[str, int], decoder: 
 def _strip_and_check_word(text: str, piece: TextPiece, token: AddedToken, left: Optional[TextPiece],
                           right: Optional[TextPiece]) -> None:
     """Apply `token`'s rstrip, lstrip and single_word to its piece and its neighbours, in place."""
+    # single_word looks at the neighbours as they were before the stripping (HF's `left` / `right`)
+    left_glued = left is not None and left.start < left.end and text[left.end - 1] != " "
+    right_glued = right is not None and right.start < right.end and text[right.start] != " "
     # The slow tokenizer strips Python's whitespace (str.strip); the fast one, whose offsets we give, swallows
     # only Unicode White_Space (Rust's char::is_whitespace): not U+001C-U+001F, which the span leaves out.
     if token.rstrip and right is not None and right.added_id is None and right.start < right.end:
@@ -134,10 +137,10 @@ def _strip_and_check_word(text: str, piece: TextPiece, token: AddedToken, left: 
         left.end = left.start + kept  # swallow whitespace on the left
         piece.span_start = left.fast_end = piece.start - _white_space_run(chunk[kept:][::-1])
     if token.single_word:  # not a whole word: the token is plain text, merged into its neighbour
-        if left is not None and left.start < left.end and text[left.end - 1] != " ":
+        if left_glued:
             left.end, left.added_id, piece.start = piece.end, None, piece.end
             left.fast_end = left.end
-        elif right is not None and right.start < right.end and text[right.start] != " ":
+        elif right_glued:
             right.start, right.added_id, piece.end = piece.start, None, piece.start
             right.fast_start = right.start
 

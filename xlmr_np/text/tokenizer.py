@@ -57,7 +57,9 @@ from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, 
                     save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
                     write_json)
 from .inputs import check_call_arguments, check_text, collect_examples, returned_fields, to_python
+from .pad import pad_encodings
 from .pieces import encode_texts, flatten_examples, regroup_examples, spm_pieces
+from .model_inputs import input_ids_of, split_batch_items, truncate_sequences
 from .prepare import (EncodeOptions, check_truncation_request, finish_batch, finish_single, prepare_example,
                       windowed_features)
 
@@ -116,6 +118,9 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         self._added_decoder: Dict[int, AddedToken] = {}
         for index, token in added_tokens_decoder.items():
             self._added_decoder[int(index)] = AddedToken.from_dict(token) if isinstance(token, dict) else token
+        # HF keeps the encoder beside the decoder and only ever adds to it (a token whose id another took keeps
+        # its entry; that happens where len(tok) is below the last id, vocab.py)
+        self._added_encoder = {t.content: i for i, t in self._added_decoder.items()}
         self._refresh_added_tokens()
         # HF passes the AddedToken objects (never found among the encoder's str keys) and the str not yet added
         self._add_tokens([t for t in self.all_special_tokens_extended
@@ -192,6 +197,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             if not isinstance(token, (str, AddedToken)) or not isinstance(index, int):
                 raise TypeError(f"added_tokens_decoder maps int ids to str or AddedToken, got {index!r}: {token!r}")
             self._added_decoder[index] = AddedToken(token) if isinstance(token, str) else token
+            self._added_encoder[str(token)] = index
         self._refresh_added_tokens()
 
     @property
@@ -233,8 +239,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             self._refresh_added_tokens()
 
     def _refresh_added_tokens(self) -> None:
-        """Rebuild what depends on the added tokens: encoder, split pattern, length, spm id table."""
-        self._added_encoder = added_encoder_of(self._added_decoder)
+        """Rebuild what depends on the added tokens: split pattern, length, spm id table."""
         self._added_pattern = added_token_pattern(self._added_encoder)
         self._total_vocab_size = vocab_key_count(self.sp_model, self._added_decoder)
         unk = self._special.get("unk_token")
@@ -319,11 +324,71 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return tokens_to_string(tokens)
 
     def encode(self, text, text_pair=None, add_special_tokens: bool = True, **kwargs) -> List[int]:
-        """One text (or a pair) to a list of ids; keywords as for `__call__` (use `tok(list)` for batches)."""
-        check_text(text, "text")
-        if text_pair is not None:
-            check_text(text_pair, "text_pair")
-        return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
+        """One example to a list of ids (HF's `encode`: `encode_plus(...)["input_ids"]`): a str, pre-split
+        words with `is_split_into_words=True`, a list of tokens, or a list of ids."""
+        return self.encode_plus(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
+
+    def encode_plus(self, text, text_pair=None, add_special_tokens: bool = True, is_split_into_words: bool = False,
+                    **kwargs) -> BatchEncoding:
+        """One example to model inputs (HF's `encode_plus`); keywords as for `__call__`.  Text (str, or words
+        with `is_split_into_words`) goes through `__call__`; a list of tokens or of ids through
+        `prepare_for_model`, as HF's `get_input_ids` turns them into ids."""
+        if is_split_into_words or (isinstance(text, str) and (text_pair is None or isinstance(text_pair, str))):
+            if not is_split_into_words:
+                check_text(text, "text")
+            return self(text, text_pair, add_special_tokens=add_special_tokens,
+                        is_split_into_words=is_split_into_words, **kwargs)
+        if kwargs.get("return_offsets_mapping"):
+            raise ValueError("return_offsets_mapping needs text: pass the str to the tokenizer, not tokens or ids")
+        ids = input_ids_of(self, text, "text")
+        pair_ids = None if text_pair is None else input_ids_of(self, text_pair, "text_pair")
+        return self.prepare_for_model(ids, pair_ids, add_special_tokens=add_special_tokens, prepend_batch_axis=True,
+                                      **kwargs)
+
+    def batch_encode_plus(self, batch_text_or_text_pairs, add_special_tokens: bool = True,
+                          is_split_into_words: bool = False, **kwargs) -> BatchEncoding:
+        """A batch of texts or (text, text_pair) pairs to model inputs (HF's `batch_encode_plus`); keywords as
+        for `__call__`.  With `is_split_into_words` an item is a list of words or a pair of such lists."""
+        text, text_pair = split_batch_items(batch_text_or_text_pairs, is_split_into_words)
+        return self(text, text_pair, add_special_tokens=add_special_tokens, is_split_into_words=is_split_into_words,
+                    **kwargs)
+
+    def prepare_for_model(self, ids: List[int], pair_ids: Optional[List[int]] = None, add_special_tokens: bool = True,
+                          padding=False, truncation=None, max_length: Optional[int] = None, stride: int = 0,
+                          pad_to_multiple_of: Optional[int] = None, padding_side: Optional[str] = None,
+                          return_tensors: Optional[str] = None, return_token_type_ids: Optional[bool] = None,
+                          return_attention_mask: Optional[bool] = None, return_overflowing_tokens: bool = False,
+                          return_special_tokens_mask: bool = False, return_offsets_mapping: bool = False,
+                          return_length: bool = False, verbose: bool = True, prepend_batch_axis: bool = False,
+                          **kwargs) -> BatchEncoding:
+        """Ids (and pair ids) to model inputs: truncated, special tokens added, padded (HF `prepare_for_model`)."""
+        if return_offsets_mapping:
+            raise ValueError("prepare_for_model has no text to measure offsets on: call the tokenizer on the text "
+                             "with return_offsets_mapping=True")
+        self._warn_unknown_keywords(kwargs)
+        ids = [int(i) for i in to_python(ids)]
+        pair_ids = None if pair_ids is None else [int(i) for i in to_python(pair_ids)]
+        opts, pad = self._options(add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of,
+                                  padding_side, return_tensors, return_token_type_ids, return_attention_mask,
+                                  return_overflowing_tokens, return_special_tokens_mask, False, return_length,
+                                  verbose, any_pair=pair_ids is not None)
+        row = self._prepare_rows([((ids, None), None if pair_ids is None else (pair_ids, None))], opts)[0]
+        return finish_single(row, pad, opts, return_tensors, prepend_batch_axis)
+
+    def truncate_sequences(self, ids: List[int], pair_ids: Optional[List[int]] = None, num_tokens_to_remove: int = 0,
+                           truncation_strategy="longest_first", stride: int = 0):
+        """(ids, pair_ids, overflowing_tokens) with `num_tokens_to_remove` tokens cut as the strategy says, on
+        the tokenizer's `truncation_side` (HF `truncate_sequences`; batching.truncation_plan)."""
+        return truncate_sequences(ids, pair_ids, num_tokens_to_remove, truncation_strategy, stride,
+                                  self.truncation_side)
+
+    def pad(self, encoded_inputs, padding=True, max_length: Optional[int] = None,
+            pad_to_multiple_of: Optional[int] = None, padding_side: Optional[str] = None,
+            return_attention_mask: Optional[bool] = None, return_tensors: Optional[str] = None,
+            verbose: bool = True) -> BatchEncoding:
+        """Pad encodings made earlier: one, a dict of batched lists, or a list of them (HF `pad`; pad.py)."""
+        return pad_encodings(self, encoded_inputs, padding, max_length, pad_to_multiple_of, padding_side,
+                             return_attention_mask, return_tensors, verbose)
 
     # ------------------------------------------------------------------ special-token layout
 
@@ -391,13 +456,36 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return_length: bool = False,
         verbose: bool = True,
         split_special_tokens: Optional[bool] = None,
+        **kwargs,
     ) -> BatchEncoding:
         """Tokenize a string, a pair, or a batch of strings/pairs into model inputs (HF's `__call__`).
 
         Steps: check the inputs (inputs.py), resolve padding/truncation (batching.resolve_strategies), encode
         every text (pieces.py), then per example truncate and add the special tokens, and pad (prepare.py).
         """
+        self._warn_unknown_keywords(kwargs)
         examples, batched = collect_examples(text, text_pair, is_split_into_words)
+        opts, pad = self._options(add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of,
+                                  padding_side, return_tensors, return_token_type_ids, return_attention_mask,
+                                  return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping,
+                                  return_length, verbose, any_pair=any(b is not None for _, b in examples))
+        if batched:
+            # HF 4.57.6 quirk kept for identical ids: the slow tokenizer's batch path does not pass the call's
+            # split_special_tokens on to `tokenize`, so batches use the tokenizer's own setting
+            split_special_tokens = None
+        encoded = self._encode_examples(examples, return_offsets_mapping, split_special_tokens)
+        if opts.windows:
+            return windowed_features(encoded, opts, pad, return_tensors)
+        rows = self._prepare_rows(encoded, opts)
+        if not batched:
+            return finish_single(rows[0], pad, opts, return_tensors)
+        return finish_batch(rows, pad, opts, return_tensors)
+
+    def _options(self, add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of, padding_side,
+                 return_tensors, return_token_type_ids, return_attention_mask, return_overflowing_tokens,
+                 return_special_tokens_mask, return_offsets_mapping, return_length, verbose, any_pair: bool):
+        """(EncodeOptions, PadOptions) of a call: arguments checked, strategies resolved (batching.py), the
+        fields' defaults (inputs.returned_fields), requests that cannot be met refused (prepare.py)."""
         check_call_arguments(return_tensors, padding_side, stride)
         padding, truncation, max_length = resolve_strategies(
             padding, truncation, max_length, pad_to_multiple_of, self.model_max_length, self._warned, verbose)
@@ -409,22 +497,16 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             return_offsets_mapping=return_offsets_mapping, return_overflowing_tokens=return_overflowing_tokens,
             return_length=return_length, verbose=verbose, truncation_side=self.truncation_side,
             cls_id=self.cls_token_id, sep_id=self.sep_token_id)
-        check_truncation_request(opts, any_pair=any(b is not None for _, b in examples))
-
-        if batched:
-            # HF 4.57.6 quirk kept for identical ids: the slow tokenizer's batch path does not pass the call's
-            # split_special_tokens on to `tokenize`, so batches use the tokenizer's own setting
-            split_special_tokens = None
-        encoded = self._encode_examples(examples, return_offsets_mapping, split_special_tokens)
+        check_truncation_request(opts, any_pair=any_pair)
         pad = PadOptions(padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
                          side=padding_side or self.padding_side, return_attention_mask=return_attention_mask,
                          pad_id=self.pad_token_id)
-        if opts.windows:
-            return windowed_features(encoded, opts, pad, return_tensors)
-        rows = self._prepare_rows(encoded, opts)
-        if not batched:
-            return finish_single(rows[0], pad, opts, return_tensors)
-        return finish_batch(rows, pad, opts, return_tensors)
+        return opts, pad
+
+    def _warn_unknown_keywords(self, kwargs: dict) -> None:
+        """HF's `tokenize` logs keywords it does not know and goes on."""
+        if kwargs:
+            logger.warning(f"Keyword arguments {kwargs} not recognized.")
 
     def _prepare_rows(self, encoded, opts: EncodeOptions) -> List[dict]:
         """Every example truncated and laid out with its special tokens, warning once if one is too long."""

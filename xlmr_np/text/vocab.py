@@ -103,6 +103,7 @@ def register_tokens(tok, new_tokens, special_tokens: bool) -> int:
         if token.special and str(token) not in tok.all_special_tokens:
             tok._additional_special.append(token)
         decoder[index] = token
+        tok._added_encoder[token.content] = index
     return count
 
 
