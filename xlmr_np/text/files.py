@@ -26,11 +26,13 @@ from ..errors import CheckpointError
 from ..weights.hub import resolve_model_dir
 from .added_tokens import AddedToken
 from .special_tokens import SPECIAL_TOKEN_ATTRIBUTES
+from .tokenizer_json import model_proto_from_tokenizer_json
 
 VOCAB_FILE = "sentencepiece.bpe.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
+TOKENIZER_JSON = "tokenizer.json"  # a fast tokenizer's file: the SentencePiece model is rebuilt from it
 
 # tokenizer_config.json keys that become constructor arguments (the rest of HF's; unknown ones are kept in
 # init_kwargs, as HF's `_from_pretrained` passes every key but these on)
@@ -47,6 +49,8 @@ CONFIG_NOT_PASSED = {"tokenizer_class", "tokenizer_file", "init_inputs", "added_
 def load_sentencepiece(path, sp_model_kwargs: dict) -> spm.SentencePieceProcessor:
     """The SentencePiece model at `path`; a missing or unreadable file raises an error naming the path."""
     path = os.fspath(path)
+    if os.path.basename(path) == TOKENIZER_JSON and os.path.isfile(path):  # no .model: rebuilt from it
+        return sentencepiece_from_proto(model_proto_from_tokenizer_json(path), sp_model_kwargs)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"SentencePiece model not found: {path!r}. Pass the path of the model's "
                                 f"{VOCAB_FILE}, or its directory to XLMRobertaTokenizer.from_pretrained().")
@@ -73,7 +77,7 @@ def save_vocabulary(vocab_file: str, sp, save_directory, filename_prefix: Option
     if not os.path.isdir(save_directory):
         raise NotADirectoryError(f"save_vocabulary needs an existing directory, got {save_directory!r}")
     out = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE)
-    if os.path.isfile(vocab_file):
+    if os.path.isfile(vocab_file) and os.path.basename(vocab_file) != TOKENIZER_JSON:
         if os.path.abspath(vocab_file) != os.path.abspath(out):
             shutil.copyfile(vocab_file, out)
     else:
@@ -99,11 +103,8 @@ def vocab_file_in(directory: str) -> str:
     """Path of sentencepiece.bpe.model in `directory`, or an error that says what to download."""
     vocab_file = os.path.join(directory, VOCAB_FILE)
     if not os.path.isfile(vocab_file):
-        if os.path.isfile(os.path.join(directory, "tokenizer.json")):
-            raise FileNotFoundError(
-                f"{directory!r} has tokenizer.json but no {VOCAB_FILE}: xlmr_np's XLMRobertaTokenizer is built "
-                f"on the SentencePiece model. Download {VOCAB_FILE} from the same model repository into this "
-                "directory.")
+        if os.path.isfile(os.path.join(directory, TOKENIZER_JSON)):
+            return os.path.join(directory, TOKENIZER_JSON)  # the SentencePiece model is rebuilt from it
         raise FileNotFoundError(f"no {VOCAB_FILE} in {directory!r}; it is the SentencePiece model of the tokenizer")
     return vocab_file
 
