@@ -9,7 +9,7 @@ then `<mask>`) with each piece's log-probability score and `unk_id` 3; a normali
 Rebuilt: spm pieces 3.. are the vocabulary's entries 4..-2 with their scores; spm pieces 0-2 (shadowed by
 fairseq's ids, never reached) are `<unk>` (the unknown piece), `<s>`, `</s>` - or, when one of those is a piece
 of its own further on, unused names, the later piece being the unknown one when it is `<unk>` at the model's
-`unk_id`.  Types: the piece at `unk_id` is unknown, `<0xXX>` pieces are byte pieces when `byte_fallback` is on
+`unk_id`, or whenever the model holds `<unk>` as a piece of its own.  Types: the piece at `unk_id` is unknown, `<0xXX>` pieces are byte pieces when `byte_fallback` is on
 (normal text otherwise, as the fast tokenizer treats them), special added tokens are control pieces, other
 added tokens user-defined, the rest normal.  Mapped normalizers: Precompiled (-> precompiled_charsmap),
 Strip right + Replace(" {2,}", "▁") (-> remove_extra_whitespaces), Prepend("▁") (-> add_dummy_prefix), NFKC
@@ -86,7 +86,11 @@ def spm_pieces(vocab: List, unk_id: int, byte_fallback: bool, added: List[dict])
                                  "<spm_unused_2>", "<spm_unused_3>") if name not in taken][:3]
     specials = {t["content"]: t.get("special", False) for t in added}
     pieces = [(name, 0.0, spm_proto.CONTROL) for name in fillers]
-    unk_spm = unk_id - 1 if unk_id >= 4 else 0
+    names = [p for p, _ in body]
+    if "<unk>" in names:  # the model's own <unk> piece (spm id >= 3) is its unknown piece, as in the .model
+        unk_spm = names.index("<unk>") + 3
+    else:
+        unk_spm = unk_id - 1 if unk_id >= 4 else 0
     for spm_id, (piece, score) in enumerate(body, start=3):
         if spm_id == unk_spm:
             kind = spm_proto.UNKNOWN
@@ -129,4 +133,4 @@ def model_proto_from_tokenizer_json(path: str) -> bytes:
         pieces, model_type=1, unk_id=unk_spm, bos_id=names.index("<s>") if "<s>" in names[:3] else -1,
         eos_id=names.index("</s>") if "</s>" in names[:3] else -1, pad_id=-1, byte_fallback=byte_fallback,
         normalizer_name="user_defined" if charsmap else "identity", precompiled_charsmap=charsmap,
-        add_dummy_prefix=add_prefix, remove_extra_whitespaces=squeeze)
+        add_dummy_prefix=add_prefix, remove_extra_whitespaces=squeeze, unk_piece=names[unk_spm])
