@@ -26,7 +26,7 @@ import json
 import re
 from typing import List, Tuple
 
-from . import spm_proto
+from .spm_proto import BYTE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED, write_model_proto
 
 SPACE_RUN = " {2,}"
 _BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")
@@ -85,7 +85,7 @@ def spm_pieces(vocab: List, unk_id: int, byte_fallback: bool, added: List[dict])
     fillers = [name for name in ("<unk>", "<s>", "</s>", "<pad>", "<spm_unused_0>", "<spm_unused_1>",
                                  "<spm_unused_2>", "<spm_unused_3>") if name not in taken][:3]
     specials = {t["content"]: t.get("special", False) for t in added}
-    pieces = [(name, 0.0, spm_proto.CONTROL) for name in fillers]
+    pieces = [(name, 0.0, CONTROL) for name in fillers]
     names = [p for p, _ in body]
     if "<unk>" in names:  # the model's own <unk> piece (spm id >= 3) is its unknown piece, as in the .model
         unk_spm = names.index("<unk>") + 3
@@ -93,16 +93,16 @@ def spm_pieces(vocab: List, unk_id: int, byte_fallback: bool, added: List[dict])
         unk_spm = unk_id - 1 if unk_id >= 4 else 0
     for spm_id, (piece, score) in enumerate(body, start=3):
         if spm_id == unk_spm:
-            kind = spm_proto.UNKNOWN
+            kind = UNKNOWN
         elif byte_fallback and _BYTE_PIECE.fullmatch(piece):
-            kind = spm_proto.BYTE
+            kind = BYTE
         elif piece in specials:
-            kind = spm_proto.CONTROL if specials[piece] else spm_proto.USER_DEFINED
+            kind = CONTROL if specials[piece] else USER_DEFINED
         else:
-            kind = spm_proto.NORMAL
+            kind = NORMAL
         pieces.append((piece, score, kind))
     if unk_spm == 0:
-        pieces[0] = (pieces[0][0], 0.0, spm_proto.UNKNOWN)
+        pieces[0] = (pieces[0][0], 0.0, UNKNOWN)
     return pieces, unk_spm
 
 
@@ -129,7 +129,7 @@ def model_proto_from_tokenizer_json(path: str) -> bytes:
     byte_fallback = bool(model.get("byte_fallback"))
     pieces, unk_spm = spm_pieces(vocab, int(model.get("unk_id", 3)), byte_fallback, data.get("added_tokens") or [])
     names = [p for p, _, _ in pieces]
-    return spm_proto.write_model_proto(
+    return write_model_proto(
         pieces, model_type=1, unk_id=unk_spm, bos_id=names.index("<s>") if "<s>" in names[:3] else -1,
         eos_id=names.index("</s>") if "</s>" in names[:3] else -1, pad_id=-1, byte_fallback=byte_fallback,
         normalizer_name="user_defined" if charsmap else "identity", precompiled_charsmap=charsmap,
