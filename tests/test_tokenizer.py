@@ -372,8 +372,11 @@ def test_missing_model_file_names_path(tmp_path):
 
 
 def test_directory_with_only_tokenizer_json(tmp_path):
+    # a tokenizer.json is rebuilt into a SentencePiece model (tests/test_tokenizer_json.py); one without a
+    # Unigram model is refused, saying why and what to download
     (tmp_path / "tokenizer.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match="tokenizer.json but no sentencepiece.bpe.model"):
+    with pytest.raises(ValueError, match="cannot rebuild a SentencePiece model: its model is None, not "
+                                         "sentencepiece's Unigram. Download sentencepiece.bpe.model"):
         XLMRobertaTokenizer.from_pretrained(tmp_path)
 
 

@@ -59,4 +59,4 @@ def test_offsets_equal_hf_fast(name, corpus, goldens):
             wrong += 1
             bad.append(text)
     assert (wrong, bad[:5]) == (0, [])
-    assert compared >= golden["counts"]["strings_compared"] - 40
+    assert compared == golden["counts"]["strings_compared"]  # ids equal HF slow on every string (issue 13.2)

@@ -10,9 +10,7 @@ the raw text before SentencePiece sees it.  HF's behaviour followed here:
   `Trie.split` cuts the text leftmost-longest on the added tokens, then a token with `rstrip`/`lstrip`
   swallows the whitespace on that side and a `single_word` token that is not a whole word is given back to
   the text;
-- `SpecialTokensMixin` is the read side of `tokenization_utils_base.py`, `SpecialTokensMixin`: `bos_token`
-  ... `mask_token`, their `*_id`s, `additional_special_tokens`, `special_tokens_map`, `all_special_tokens`
-  and `all_special_ids`.
+- the special-token attributes (`bos_token` ... and their ids) are special_tokens.py's.
 """
 
 from __future__ import annotations
@@ -21,9 +19,6 @@ import re
 from typing import Dict, List, Optional, Union
 
 from .fast_offsets import RUST_WHITESPACE
-
-SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-
 
 class AddedToken:
     """A token matched in the raw text before SentencePiece runs (HF/tokenizers `AddedToken`).
@@ -126,6 +121,9 @@ def split_on_added_tokens(text: str, pattern, encoder: Dict[str, int], decoder: 
 def _strip_and_check_word(text: str, piece: TextPiece, token: AddedToken, left: Optional[TextPiece],
                           right: Optional[TextPiece]) -> None:
     """Apply `token`'s rstrip, lstrip and single_word to its piece and its neighbours, in place."""
+    # single_word looks at the neighbours as they were before the stripping (HF's `left` / `right`)
+    left_glued = left is not None and left.start < left.end and text[left.end - 1] != " "
+    right_glued = right is not None and right.start < right.end and text[right.start] != " "
     # The slow tokenizer strips Python's whitespace (str.strip); the fast one, whose offsets we give, swallows
     # only Unicode White_Space (Rust's char::is_whitespace): not U+001C-U+001F, which the span leaves out.
     if token.rstrip and right is not None and right.added_id is None and right.start < right.end:
@@ -139,10 +137,10 @@ def _strip_and_check_word(text: str, piece: TextPiece, token: AddedToken, left: 
         left.end = left.start + kept  # swallow whitespace on the left
         piece.span_start = left.fast_end = piece.start - _white_space_run(chunk[kept:][::-1])
     if token.single_word:  # not a whole word: the token is plain text, merged into its neighbour
-        if left is not None and left.start < left.end and text[left.end - 1] != " ":
+        if left_glued:
             left.end, left.added_id, piece.start = piece.end, None, piece.end
             left.fast_end = left.end
-        elif right is not None and right.start < right.end and text[right.start] != " ":
+        elif right_glued:
             right.start, right.added_id, piece.end = piece.start, None, piece.start
             right.fast_start = right.start
 
@@ -153,68 +151,3 @@ def _white_space_run(chars: str) -> int:
     while n < len(chars) and chars[n] in RUST_WHITESPACE:
         n += 1
     return n
-
-
-class SpecialTokensMixin:
-    """The special-token attributes of HF's tokenizers, read from the host class's state.
-
-    The host sets `_special` (attribute name -> str | AddedToken | None, in SPECIAL_TOKEN_ATTRIBUTES order),
-    `_additional_special` (list of str | AddedToken), `_special_ids` (attribute name -> id | None) and
-    provides `_token_to_id(token) -> id`.
-    """
-
-    pad_token_type_id = 0
-
-    def _special_token(self, attr: str) -> Optional[str]:
-        value = self._special.get(attr)
-        return None if value is None else str(value)
-
-    def _special_id(self, attr: str) -> Optional[int]:
-        return self._special_ids[attr]
-
-    bos_token = property(lambda self: self._special_token("bos_token"))
-    eos_token = property(lambda self: self._special_token("eos_token"))
-    unk_token = property(lambda self: self._special_token("unk_token"))
-    sep_token = property(lambda self: self._special_token("sep_token"))
-    pad_token = property(lambda self: self._special_token("pad_token"))
-    cls_token = property(lambda self: self._special_token("cls_token"))
-    mask_token = property(lambda self: self._special_token("mask_token"))
-    bos_token_id = property(lambda self: self._special_id("bos_token"))
-    eos_token_id = property(lambda self: self._special_id("eos_token"))
-    unk_token_id = property(lambda self: self._special_id("unk_token"))
-    sep_token_id = property(lambda self: self._special_id("sep_token"))
-    pad_token_id = property(lambda self: self._special_id("pad_token"))
-    cls_token_id = property(lambda self: self._special_id("cls_token"))
-    mask_token_id = property(lambda self: self._special_id("mask_token"))
-
-    @property
-    def additional_special_tokens(self) -> List[str]:
-        return [str(t) for t in self._additional_special]
-
-    @property
-    def additional_special_tokens_ids(self) -> List[int]:
-        return [self._token_to_id(t) for t in self.additional_special_tokens]
-
-    @property
-    def special_tokens_map(self) -> Dict[str, Union[str, List[str]]]:
-        out = {attr: str(v) for attr, v in self._special.items() if v is not None}
-        if self._additional_special:
-            out["additional_special_tokens"] = self.additional_special_tokens
-        return out
-
-    def _all_special_tokens_extended(self) -> list:
-        """Every special token once (str or AddedToken as given), attributes first, then the additional ones."""
-        tokens, seen = [], set()
-        for value in list(self._special.values()) + self._additional_special:
-            if value is not None and str(value) not in seen:
-                seen.add(str(value))
-                tokens.append(value)
-        return tokens
-
-    @property
-    def all_special_tokens(self) -> List[str]:
-        return [str(t) for t in self._all_special_tokens_extended()]
-
-    @property
-    def all_special_ids(self) -> List[int]:
-        return [self._token_to_id(t) for t in self.all_special_tokens]

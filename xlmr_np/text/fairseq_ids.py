@@ -7,9 +7,16 @@ tokenizer has to map every spm id to it.  HF does the same in `models/xlm_robert
 `_convert_token_to_id`, `_convert_id_to_token`).  The rules:
 
 - `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3 (fairseq's own four);
-- spm piece k (k >= 3) -> k + 1: spm's 0, 1, 2 are its own `<unk>`, `<s>`, `</s>`, shadowed by fairseq's;
-- spm's unknown (id 0, what spm returns for text it has no piece for) -> 3, the id of `<unk>`;
+- spm piece k (k >= 3) -> k + 1: spm's 0, 1, 2 (XLM-R's `<unk>`, `<s>`, `</s>`) are shadowed by fairseq's;
+- text -> id goes through the piece's *text*: `PieceToId(text) + 1`, and `unk_token_id` where PieceToId
+  gives 0 (XLM-R's unknown piece; what spm returns for text it has no piece for is that text, which
+  PieceToId maps to the model's unknown id);
 - `<mask>` = len(spm) + 1, after the last piece; the base vocabulary has len(spm) + 2 ids.
+
+Models with other layouts follow the same rules, with HF's consequences (docs/tokenizer.md, "Other
+sentencepiece models"): a model with `<pad>`, `<s>`, `</s>`, `<unk>` at spm ids 0-3 has `<unk>` twice in the
+base vocabulary (ids 3 and 4: `get_vocab()` keeps the later, so `len` is one less and `unk_token_id` is 4);
+a BPE model with control pieces `[PAD]` 0 ... `[UNK]` 3 maps `[PAD]` to `unk_token_id`, `[UNK]` to 4.
 
 Worked example, the 8,000-piece model of reference_outputs/tokenizer/: spm's pieces 0-4 are `<unk>`, `<s>`,
 `</s>`, "▁", "s", so "▁" is model id 4 and "s" 5; `<mask>` is 8001 and `len(tok)` 8002.  xlm-roberta-base
@@ -88,19 +95,17 @@ def model_id_to_spm_id(model_id: int, spm_size: int) -> Optional[int]:
 
 
 def base_token_to_id(sp, token: str) -> Optional[int]:
-    """Id of `token` in the base vocabulary, None if it has none (HF `_convert_token_to_id` without the
-    `<unk>` fallback).  spm's own `<unk>`, `<s>`, `</s>` (control pieces) have no id of their own: the
-    fairseq ids stand for them.  With the 8,000-piece model: "<pad>" -> 1, "▁" -> 4, "<mask>" -> 8001,
-    "qqqqzzz" -> None.
+    """Id of `token` in the base vocabulary, as HF's `_convert_token_to_id`; None where HF falls back to
+    `unk_token_id` (`sp.PieceToId` gives 0).  Any piece of the model counts, control and unknown pieces
+    included (`[UNK]` at spm id 3 is id 4), and text that is no piece gets `PieceToId`'s answer, the model's
+    unknown id, + 1.  With the 8,000-piece model: "<pad>" -> 1, "▁" -> 4, "<mask>" -> 8001, "qqqqzzz" -> None.
     """
     if token in FAIRSEQ_SPECIALS:
         return FAIRSEQ_SPECIALS[token]
     if token == MASK_TOKEN:
         return mask_id(sp.get_piece_size())
     spm_id = sp.piece_to_id(token)
-    if spm_id == 0 or sp.is_control(spm_id) or sp.is_unknown(spm_id):
-        return None
-    return spm_id + FAIRSEQ_OFFSET
+    return spm_id + FAIRSEQ_OFFSET if spm_id else None
 
 
 def base_id_to_token(sp, model_id: int) -> Optional[str]:
@@ -116,19 +121,33 @@ def base_id_to_token(sp, model_id: int) -> Optional[str]:
     return None if spm_id is None else sp.id_to_piece(spm_id)
 
 
-def spm_to_model_table(sp, unk_id: Optional[int], added_encoder: Dict[str, int]) -> List[int]:
-    """`table[spm_id]` = model id, for every piece of `sp`: the ids of `spm_id_to_model_id`, computed once.
+def base_ids_of(sp, token: str) -> List[int]:
+    """Every base-vocabulary id whose token (`base_id_to_token`) is `token`, ascending: one id, or two when
+    the model holds a fairseq token as a piece of its own (a model with `<unk>` at spm id 3 has `<unk>` at
+    ids 3 and 4), none for text that is no token."""
+    ids = [fairseq_token_ids(sp.get_piece_size())[token]] if is_fairseq_token(token) else []
+    spm_id = sp.piece_to_id(token)
+    if spm_id >= 3 and sp.id_to_piece(spm_id) == token:  # spm ids 0-2 are shadowed by fairseq's ids 1-3
+        ids.append(spm_id + FAIRSEQ_OFFSET)
+    return sorted(ids)
 
-    Two departures from the plain rule, both HF's: spm's unknown (0) maps to the tokenizer's `unk_id`
-    (0 when it has none), and a piece whose text is an added token (other than the five fairseq tokens) maps
-    to that token's id, as HF looks tokens up in its added-token table before the vocabulary
-    (`tokenization_utils.py`, `PreTrainedTokenizer._convert_token_to_id_with_added_voc`).
+
+def spm_to_model_table(sp, token_to_id, added_contents) -> List[int]:
+    """`table[spm_id]` = model id of every piece of `sp`, as HF's slow tokenizer gets it: it looks the piece's
+    text up with `token_to_id` (HF `_convert_token_to_id_with_added_voc`: added tokens, then the fairseq
+    table, then `PieceToId` + 1, `unk_token_id` for 0).  That is spm id + 1 for every piece except spm id 0 and
+    pieces whose text is an added or fairseq token, so only those are looked up.  The unknown piece's entry
+    is not used: spm returns the text it did not know as that piece's string, and HF looks that text up
+    (`pieces.chunk_model_ids`).
     """
     n = sp.get_piece_size()
     table = np.arange(FAIRSEQ_OFFSET, n + FAIRSEQ_OFFSET, dtype=np.int64)  # [n]
-    table[0] = unk_id if unk_id is not None else 0
-    for content, index in added_encoder.items():
-        spm_id = sp.piece_to_id(content)
-        if spm_id != 0 and not sp.is_control(spm_id) and not is_fairseq_token(content):
-            table[spm_id] = index
+    lookups = {0}  # spm ids whose text may map elsewhere than spm id + 1
+    for token in list(FAIRSEQ_SPECIALS) + [MASK_TOKEN] + list(added_contents):
+        spm_id = sp.piece_to_id(token)
+        if sp.id_to_piece(spm_id) == token:
+            lookups.add(spm_id)
+    for spm_id in lookups:
+        index = token_to_id(sp.id_to_piece(spm_id))
+        table[spm_id] = -1 if index is None else index
     return table.tolist()

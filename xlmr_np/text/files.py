@@ -24,18 +24,24 @@ import sentencepiece as spm
 
 from ..errors import CheckpointError
 from ..weights.hub import resolve_model_dir
-from .added_tokens import SPECIAL_TOKEN_ATTRIBUTES, AddedToken
+from .added_tokens import AddedToken
+from .special_tokens import SPECIAL_TOKEN_ATTRIBUTES
+from .tokenizer_json import model_proto_from_tokenizer_json
 
 VOCAB_FILE = "sentencepiece.bpe.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
+TOKENIZER_JSON = "tokenizer.json"  # a fast tokenizer's file: the SentencePiece model is rebuilt from it
 
-# tokenizer_config.json keys that become constructor arguments; the rest (tokenizer_class, ...) is ignored
+# tokenizer_config.json keys that become constructor arguments (the rest of HF's; unknown ones are kept in
+# init_kwargs, as HF's `_from_pretrained` passes every key but these on)
 CONFIG_INIT_KEYS = set(SPECIAL_TOKEN_ATTRIBUTES) | {
     "additional_special_tokens", "sp_model_kwargs", "model_max_length", "padding_side", "truncation_side",
     "clean_up_tokenization_spaces", "split_special_tokens", "model_input_names",
 }
+CONFIG_NOT_PASSED = {"tokenizer_class", "tokenizer_file", "init_inputs", "added_tokens_decoder", "vocab_file",
+                     "name_or_path"}
 
 
 # ---------------------------------------------------------------------- the SentencePiece model
@@ -43,6 +49,8 @@ CONFIG_INIT_KEYS = set(SPECIAL_TOKEN_ATTRIBUTES) | {
 def load_sentencepiece(path, sp_model_kwargs: dict) -> spm.SentencePieceProcessor:
     """The SentencePiece model at `path`; a missing or unreadable file raises an error naming the path."""
     path = os.fspath(path)
+    if os.path.basename(path) == TOKENIZER_JSON and os.path.isfile(path):  # no .model: rebuilt from it
+        return sentencepiece_from_proto(model_proto_from_tokenizer_json(path), sp_model_kwargs)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"SentencePiece model not found: {path!r}. Pass the path of the model's "
                                 f"{VOCAB_FILE}, or its directory to XLMRobertaTokenizer.from_pretrained().")
@@ -69,7 +77,7 @@ def save_vocabulary(vocab_file: str, sp, save_directory, filename_prefix: Option
     if not os.path.isdir(save_directory):
         raise NotADirectoryError(f"save_vocabulary needs an existing directory, got {save_directory!r}")
     out = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE)
-    if os.path.isfile(vocab_file):
+    if os.path.isfile(vocab_file) and os.path.basename(vocab_file) != TOKENIZER_JSON:
         if os.path.abspath(vocab_file) != os.path.abspath(out):
             shutil.copyfile(vocab_file, out)
     else:
@@ -95,11 +103,8 @@ def vocab_file_in(directory: str) -> str:
     """Path of sentencepiece.bpe.model in `directory`, or an error that says what to download."""
     vocab_file = os.path.join(directory, VOCAB_FILE)
     if not os.path.isfile(vocab_file):
-        if os.path.isfile(os.path.join(directory, "tokenizer.json")):
-            raise FileNotFoundError(
-                f"{directory!r} has tokenizer.json but no {VOCAB_FILE}: xlmr_np's XLMRobertaTokenizer is built "
-                f"on the SentencePiece model. Download {VOCAB_FILE} from the same model repository into this "
-                "directory.")
+        if os.path.isfile(os.path.join(directory, TOKENIZER_JSON)):
+            return os.path.join(directory, TOKENIZER_JSON)  # the SentencePiece model is rebuilt from it
         raise FileNotFoundError(f"no {VOCAB_FILE} in {directory!r}; it is the SentencePiece model of the tokenizer")
     return vocab_file
 
@@ -121,7 +126,7 @@ def read_pretrained(pretrained_path, kwargs: dict) -> Tuple[str, dict]:
     directory = find_directory(pretrained_path)
     vocab_file = vocab_file_in(directory)
     config = read_json(directory, TOKENIZER_CONFIG_FILE) or {}
-    init = {k: v for k, v in config.items() if k in CONFIG_INIT_KEYS}
+    init = {k: v for k, v in config.items() if k not in CONFIG_NOT_PASSED}
     if "model_max_length" not in init and "max_len" in config:
         init["model_max_length"] = config["max_len"]
     for key, value in list(init.items()):  # HF's {"__type": "AddedToken", ...} serialisation
@@ -166,24 +171,29 @@ def _read_legacy_tokens(directory: str, init: dict, kwargs: dict) -> Dict[int, A
 
 # ---------------------------------------------------------------------- writing a directory
 
-def tokenizer_config_json(added_tokens_decoder: Dict[int, AddedToken], special_tokens_map: dict,
-                          clean_up_tokenization_spaces: bool, model_max_length: int, sp_model_kwargs: dict,
-                          padding_side: str, truncation_side: str) -> dict:
-    """The content of tokenizer_config.json, as HF 4.57.6's `save_pretrained` writes it for this class."""
-    config = {
-        "added_tokens_decoder": {str(i): t.to_dict() for i, t in sorted(added_tokens_decoder.items())},
-        "clean_up_tokenization_spaces": clean_up_tokenization_spaces,
-        "extra_special_tokens": {},
-        "model_max_length": model_max_length,
-        "sp_model_kwargs": sp_model_kwargs,
-        "tokenizer_class": "XLMRobertaTokenizer",
-    }
-    if padding_side != "right":
-        config["padding_side"] = padding_side
-    if truncation_side != "right":
-        config["truncation_side"] = truncation_side
+def tokenizer_config_json(init_config: dict, added_tokens_decoder: Dict[int, AddedToken],
+                          special_tokens_map: dict) -> dict:
+    """The content of tokenizer_config.json, as HF 4.57.6's `save_pretrained` writes it: the constructor's
+    keywords at their current values (init_options.saved_init_kwargs), the special tokens, AddedTokens as
+    `{"__type": "AddedToken", ...}`, `added_tokens_decoder` and `tokenizer_class`."""
+    config = dict(init_config)
     config.update(special_tokens_map)
+    config.setdefault("extra_special_tokens", {})
+    config = _with_type_field(config)
+    config["added_tokens_decoder"] = {str(i): t.to_dict() for i, t in sorted(added_tokens_decoder.items())}
+    config["tokenizer_class"] = "XLMRobertaTokenizer"
     return config
+
+
+def _with_type_field(obj):
+    """AddedTokens (at any depth) as HF's `convert_added_tokens(..., add_type_field=True)` writes them."""
+    if isinstance(obj, AddedToken):
+        return dict(obj.to_dict(), __type="AddedToken")
+    if isinstance(obj, dict):
+        return {k: _with_type_field(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_with_type_field(v) for v in obj]
+    return obj
 
 
 def special_tokens_map_json(special: dict, additional_special: list) -> dict:

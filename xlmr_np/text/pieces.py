@@ -6,7 +6,7 @@ between added tokens is tokenized on its own, so each gets its own dummy-prefix 
 `models/xlm_roberta/tokenization_xlm_roberta.py`, `XLMRobertaTokenizer._tokenize` (`sp_model.encode(text,
 out_type=str)`) and `_convert_token_to_id`.  HF encodes piece strings one text at a time and looks each up;
 here all chunks of a batch go to sentencepiece in one call and spm ids are mapped through a table
-(`fairseq_ids.spm_to_model_table`) - the same ids.
+(`fairseq_ids.spm_to_model_table`), the unknown piece through its text (`chunk_model_ids`) - the same ids.
 
 A "plan" is a text's list of `added_tokens.TextPiece`s; "chunks" are the stretches of text that go to
 SentencePiece.  Offsets are computed in `offsets.py`.
@@ -41,34 +41,59 @@ def spm_pieces(sp, text: str, plan: Sequence, added_decoder: Dict[int, object]) 
     return tokens
 
 
-def model_ids(plan: Sequence, chunk_ids: Sequence[List[int]], table: List[int]) -> List[int]:
-    """Model ids of one text: added tokens' ids, and each chunk's spm ids through `table`."""
+def model_ids(plan: Sequence, chunk_ids: Sequence[List[int]]) -> List[int]:
+    """Model ids of one text: added tokens' ids, and each chunk's model ids (`chunk_model_ids`)."""
     ids, chunks = [], iter(chunk_ids)
     for piece in plan:
         if piece.added_id is not None:
             ids.append(piece.added_id)
         else:
-            ids.extend([table[i] for i in next(chunks)])
+            ids.extend(next(chunks))
     return ids
 
 
-def encode_texts(sp, table: List[int], texts: List[str], plans: List[Sequence], with_offsets: bool,
+def unknown_piece_texts(sp, chunks: List[str], chunk_ids: List[List[int]]) -> Dict[int, List[str]]:
+    """For each chunk holding spm's unknown piece, its pieces as HF's `_tokenize` gets them (`out_type=str`):
+    the unknown piece comes back as the text it stands for, which is what HF looks up."""
+    unk = sp.unk_id()
+    with_unk = [j for j, ids in enumerate(chunk_ids) if unk in ids]
+    if not with_unk:
+        return {}
+    return dict(zip(with_unk, sp.encode([chunks[j] for j in with_unk], out_type=str)))
+
+
+def chunk_model_ids(sp, chunks: List[str], chunk_ids: List[List[int]], table: List[int], token_to_id
+                    ) -> List[List[int]]:
+    """Model ids of each chunk's spm ids, as HF's slow tokenizer maps its piece strings: `table` for every
+    piece but the unknown one, whose text goes through `token_to_id` (HF `_convert_token_to_id_with_added_voc`:
+    `PieceToId(text)` + 1, `unk_token_id` where that is 0, an added token's id if the text is one)."""
+    unk = sp.unk_id()
+    out = [[table[i] for i in ids] for ids in chunk_ids]
+    for j, pieces in unknown_piece_texts(sp, chunks, chunk_ids).items():
+        out[j] = [token_to_id(p) if i == unk else m for i, m, p in zip(chunk_ids[j], out[j], pieces)]
+    return out
+
+
+def encode_texts(sp, table: List[int], token_to_id, texts: List[str], plans: List[Sequence], with_offsets: bool,
                  normalizer=None) -> List[Encoded]:
     """(ids, offsets or None) of every text, with one sentencepiece call for all their chunks.
 
-    `normalizer` (a `fast_offsets.FastNormalizer` of the model) makes the offsets the fast tokenizer's.
+    `table` and `token_to_id` map spm ids to model ids (`chunk_model_ids`); `normalizer` (a
+    `fast_offsets.FastNormalizer` of the model) makes the offsets the fast tokenizer's.
     """
     chunks = [chunk for text, plan in zip(texts, plans) for chunk in text_chunks(text, plan)]
     if not chunks:
-        encoded = iter([])
+        encoded = []
     elif with_offsets:
-        encoded = iter(spm_encode_with_spans(sp, chunks))
+        encoded = spm_encode_with_spans(sp, chunks)
     else:
-        encoded = iter([(ids, None, None) for ids in sp.encode(chunks, out_type=int)])
+        encoded = [(ids, None, None) for ids in sp.encode(chunks, out_type=int)]
+    mapped = iter(chunk_model_ids(sp, chunks, [e[0] for e in encoded], table, token_to_id))
+    encoded = iter(encoded)
     results = []
     for text, plan in zip(texts, plans):
         per_chunk = [next(encoded) for piece in plan if piece.added_id is None]
-        ids = model_ids(plan, [chunk[0] for chunk in per_chunk], table)
+        ids = model_ids(plan, [next(mapped) for piece in plan if piece.added_id is None])
         offsets = text_offsets(sp, normalizer, text, plan, per_chunk) if with_offsets else None
         results.append((ids, offsets))
     return results

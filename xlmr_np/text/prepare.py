@@ -124,7 +124,8 @@ def prepare_example(a: Tuple, b: Optional[Tuple], opts: EncodeOptions) -> dict:
     return features
 
 
-def finish_single(row: dict, pad: PadOptions, opts: EncodeOptions, return_tensors) -> BatchEncoding:
+def finish_single(row: dict, pad: PadOptions, opts: EncodeOptions, return_tensors, prepend_batch_axis: bool = True
+                  ) -> BatchEncoding:
     """The result of a call on one example: padded, then `length` measured (HF `prepare_for_model`)."""
     if not row["input_ids"]:  # HF `pad` returns an empty example untouched (no padding)
         if pad.return_attention_mask:
@@ -133,7 +134,7 @@ def finish_single(row: dict, pad: PadOptions, opts: EncodeOptions, return_tensor
         pad_features(row, pad)
     if opts.return_length:
         row["length"] = len(row["input_ids"])
-    return batch_encoding(row, return_tensors, prepend_batch_axis=True)
+    return batch_encoding(row, return_tensors, prepend_batch_axis=prepend_batch_axis)
 
 
 def finish_batch(rows: List[dict], pad: PadOptions, opts: EncodeOptions, return_tensors) -> BatchEncoding:

@@ -129,8 +129,9 @@ def _float(number: int, value: float) -> bytes:
 def write_model_proto(pieces: List[Tuple[str, float, int]], model_type: int, unk_id: int, bos_id: int,
                       eos_id: int, pad_id: int, byte_fallback: bool, normalizer_name: str,
                       precompiled_charsmap: bytes, add_dummy_prefix: bool = True,
-                      remove_extra_whitespaces: bool = True) -> bytes:
-    """A serialized ModelProto with these pieces ((piece, score, type) each) and settings."""
+                      remove_extra_whitespaces: bool = True, unk_piece: str = "<unk>") -> bytes:
+    """A serialized ModelProto with these pieces ((piece, score, type) each) and settings; `unk_piece` names
+    the unknown piece (sentencepiece's `unk_id()` looks it up by that name)."""
     out = bytearray()
     for piece, score, kind in pieces:
         body = _blob(1, piece.encode("utf-8")) + _float(2, score)
@@ -138,7 +139,7 @@ def write_model_proto(pieces: List[Tuple[str, float, int]], model_type: int, unk
             body += _int(3, kind)
         out += _blob(1, body)
     trainer = (_int(3, model_type) + _int(4, len(pieces)) + _int(35, int(byte_fallback)) + _int(40, unk_id)
-               + _int(41, bos_id) + _int(42, eos_id) + _int(43, pad_id))
+               + _int(41, bos_id) + _int(42, eos_id) + _int(43, pad_id) + _blob(45, unk_piece.encode("utf-8")))
     out += _blob(2, trainer)
     normalizer = (_blob(1, normalizer_name.encode("utf-8")) + _blob(2, precompiled_charsmap)
                   + _int(3, int(add_dummy_prefix)) + _int(4, int(remove_extra_whitespaces)) + _int(5, 1))

@@ -43,18 +43,23 @@ import logging
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from .added_tokens import (SPECIAL_TOKEN_ATTRIBUTES, AddedToken, SpecialTokensMixin, added_token_pattern,
-                           split_on_added_tokens)
+from .added_tokens import AddedToken, added_token_pattern, split_on_added_tokens
 from .batching import (VERY_LARGE_INTEGER, BatchEncoding, PadOptions, layout_with_specials, num_special_tokens,
                        resolve_strategies)
 from .decoding import clean_up_tokenization, join_tokens, tokens_to_string
 from .fast_offsets import FastNormalizer
-from .fairseq_ids import base_id_to_token, base_token_to_id, base_vocab_size, spm_to_model_table
+from .fairseq_ids import (FAIRSEQ_OFFSET, base_id_to_token, base_token_to_id, base_vocab_size, fairseq_token_ids,
+                          spm_to_model_table)
+from .init_options import apply_init_kwargs, saved_init_kwargs
+from .special_tokens import SPECIAL_TOKEN_ATTRIBUTES, SpecialTokensMixin
+from .vocab import add_special_tokens, added_encoder_of, get_vocab, register_tokens, vocab_key_count
 from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, load_sentencepiece, read_pretrained,
                     save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
                     write_json)
 from .inputs import check_call_arguments, check_text, collect_examples, returned_fields, to_python
+from .pad import pad_encodings
 from .pieces import encode_texts, flatten_examples, regroup_examples, spm_pieces
+from .model_inputs import input_ids_of, split_batch_items, truncate_sequences
 from .prepare import (EncodeOptions, check_truncation_request, finish_batch, finish_single, prepare_example,
                       windowed_features)
 
@@ -80,53 +85,46 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         pad_token="<pad>",
         mask_token="<mask>",
         sp_model_kwargs: Optional[dict] = None,
-        model_max_length: Optional[int] = None,
-        padding_side: str = "right",
-        truncation_side: str = "right",
-        clean_up_tokenization_spaces: bool = False,
-        split_special_tokens: bool = False,
-        additional_special_tokens: Optional[Sequence[Union[str, AddedToken]]] = None,
-        added_tokens_decoder: Optional[Dict[int, Union[AddedToken, dict]]] = None,
-        model_input_names: Optional[List[str]] = None,
-        name_or_path: str = "",
+        **kwargs,
     ):
-        if padding_side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        if truncation_side not in ("right", "left"):
-            raise ValueError(f"truncation_side must be 'right' or 'left', got {truncation_side!r}")
+        """HF's signature: the special tokens, `sp_model_kwargs`, and keywords of `PreTrainedTokenizerBase`
+        (model_max_length, padding_side, truncation_side, clean_up_tokenization_spaces, split_special_tokens,
+        additional_special_tokens, added_tokens_decoder, model_input_names, name_or_path, ...).  Any other
+        keyword (`keep_accents`, which HF accepts and ignores for XLM-R, ...) is kept in `init_kwargs` and
+        written back by `save_pretrained`, as HF does (init_options.py)."""
         # <mask> behaves like a word: it takes the space before it (HF `XLMRobertaTokenizer.__init__`)
         if isinstance(mask_token, str):
             mask_token = AddedToken(mask_token, lstrip=True, special=True)
-
-        self.sp_model_kwargs = dict(sp_model_kwargs or {})
+        self.sp_model_kwargs = {} if sp_model_kwargs is None else sp_model_kwargs
         self.vocab_file = os.fspath(vocab_file)
         self.sp_model = load_sentencepiece(self.vocab_file, self.sp_model_kwargs)
-        self.name_or_path = name_or_path
-        self.model_max_length = VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length)
-        self.padding_side, self.truncation_side = padding_side, truncation_side
-        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
-        self.split_special_tokens = split_special_tokens
-        if model_input_names is not None:
-            self.model_input_names = list(model_input_names)
+        self.fairseq_offset = FAIRSEQ_OFFSET
+        self.fairseq_tokens_to_ids = fairseq_token_ids(self.sp_model.get_piece_size())
+        self.fairseq_ids_to_tokens = {i: t for t, i in self.fairseq_tokens_to_ids.items()}
         self._warned = set()  # one-time warnings already given (HF's deprecation_warnings)
 
-        # Special tokens as given (str or AddedToken), in HF's attribute order
+        specials = dict(zip(SPECIAL_TOKEN_ATTRIBUTES, (bos_token, eos_token, unk_token, sep_token, pad_token,
+                                                       cls_token, mask_token)))
+        added_tokens_decoder = kwargs.pop("added_tokens_decoder", None) or {}
+        self.init_kwargs = apply_init_kwargs(self, dict(specials, sp_model_kwargs=self.sp_model_kwargs, **kwargs))
         self._special = {}
-        for attr, value in zip(SPECIAL_TOKEN_ATTRIBUTES,
-                               (bos_token, eos_token, unk_token, sep_token, pad_token, cls_token, mask_token)):
+        for attr, value in specials.items():
             if value is not None and not isinstance(value, (str, AddedToken)):
                 raise TypeError(f"{attr} must be a str or AddedToken, got {type(value).__name__}")
             self._special[attr] = value
-        self._additional_special = list(additional_special_tokens or [])
+        self._additional_special = list(self.init_kwargs.get("additional_special_tokens") or [])
 
-        # Added tokens: from a saved config first, then every special token not yet there (HF _add_tokens)
+        # Added tokens: from a saved config first, then every special token (HF `PreTrainedTokenizer.__init__`)
         self._added_decoder: Dict[int, AddedToken] = {}
-        for index, token in (added_tokens_decoder or {}).items():
+        for index, token in added_tokens_decoder.items():
             self._added_decoder[int(index)] = AddedToken.from_dict(token) if isinstance(token, dict) else token
+        # HF keeps the encoder beside the decoder and only ever adds to it (a token whose id another took keeps
+        # its entry; that happens where len(tok) is below the last id, vocab.py)
+        self._added_encoder = {t.content: i for i, t in self._added_decoder.items()}
         self._refresh_added_tokens()
-        for token in self._all_special_tokens_extended():
-            self._add_special_token(token, refresh=False)
-        self._refresh_added_tokens()  # once for all of them: rebuilding per token was quadratic
+        # HF passes the AddedToken objects (never found among the encoder's str keys) and the str not yet added
+        self._add_tokens([t for t in self.all_special_tokens_extended
+                          if isinstance(t, AddedToken) or t not in self._added_encoder], special_tokens=True)
 
     # ------------------------------------------------------------------ loading and saving
 
@@ -153,9 +151,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             raise NotADirectoryError(f"save_pretrained needs a directory, {save_directory!r} is a file")
         os.makedirs(save_directory, exist_ok=True)
         prefix = filename_prefix + "-" if filename_prefix else ""
-        config = tokenizer_config_json(
-            self._added_decoder, self.special_tokens_map, self.clean_up_tokenization_spaces, self.model_max_length,
-            self.sp_model_kwargs, self.padding_side, self.truncation_side)
+        config = tokenizer_config_json(saved_init_kwargs(self), self._added_decoder, self.special_tokens_map)
         special_map = special_tokens_map_json(self._special, self._additional_special)
         files = (write_json(os.path.join(save_directory, prefix + TOKENIZER_CONFIG_FILE), config),
                  write_json(os.path.join(save_directory, prefix + SPECIAL_TOKENS_MAP_FILE), special_map))
@@ -185,23 +181,31 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return base_vocab_size(self.sp_model.get_piece_size())
 
     def __len__(self) -> int:
+        """Distinct tokens of `get_vocab()`, as HF's `len` (vocab.py: a token at two ids counts once)."""
         return self._total_vocab_size
 
     def get_vocab(self) -> Dict[str, int]:
-        vocab = {self._base_id_to_token(i): i for i in range(self.vocab_size)}
-        vocab.update(self.added_tokens_encoder)
-        return vocab
+        return get_vocab(self.sp_model, self._added_decoder)
 
     @property
     def added_tokens_decoder(self) -> Dict[int, AddedToken]:
         return dict(sorted(self._added_decoder.items()))
 
+    @added_tokens_decoder.setter
+    def added_tokens_decoder(self, value: Dict[int, Union[AddedToken, str]]) -> None:
+        for index, token in value.items():
+            if not isinstance(token, (str, AddedToken)) or not isinstance(index, int):
+                raise TypeError(f"added_tokens_decoder maps int ids to str or AddedToken, got {index!r}: {token!r}")
+            self._added_decoder[index] = AddedToken(token) if isinstance(token, str) else token
+            self._added_encoder[str(token)] = index
+        self._refresh_added_tokens()
+
     @property
     def added_tokens_encoder(self) -> Dict[str, int]:
-        return {t.content: i for i, t in sorted(self._added_decoder.items())}
+        return added_encoder_of(self._added_decoder)
 
-    def _base_token_to_id(self, token: str) -> Optional[int]:
-        return base_token_to_id(self.sp_model, token)
+    def get_added_vocab(self) -> Dict[str, int]:
+        return dict(self._added_encoder)
 
     def _base_id_to_token(self, index: int) -> str:
         token = base_id_to_token(self.sp_model, index)
@@ -209,50 +213,46 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             raise IndexError(f"token id {index} is out of range: this vocabulary has ids 0..{len(self) - 1}")
         return token
 
-    def _add_special_token(self, token, refresh=True) -> None:
-        """Register a special token as an added token at its vocabulary id, or at a new id (HF `_add_tokens`).
+    def add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
+        """Add tokens (str or AddedToken) matched in the text before SentencePiece; returns how many got new
+        ids, which follow `len(self)` (HF's `add_tokens`).  Resizing a model's embeddings to `len(tok)` is the
+        model's business, not the tokenizer's."""
+        if not new_tokens:
+            return 0
+        if not isinstance(new_tokens, (list, tuple)):
+            new_tokens = [new_tokens]
+        return self._add_tokens(new_tokens, special_tokens=special_tokens)
 
-        refresh=False updates only what the next call needs (the encoder, the vocabulary size): the caller
-        calls _refresh_added_tokens once after adding many.
-        """
-        if str(token) == "" or str(token) in self._added_encoder:
-            return
-        if isinstance(token, str):
-            token = AddedToken(token, normalized=False, special=True)
-        else:
-            token = copy.copy(token)
-            token.special = True
-        index = self._base_token_to_id(token.content)
-        if index is None:
-            index = self._total_vocab_size
-            self._total_vocab_size += 1
-        self._added_decoder[index] = token
-        self._added_encoder[token.content] = index
-        if refresh:
+    def add_special_tokens(self, special_tokens_dict: dict, replace_additional_special_tokens: bool = True) -> int:
+        """Set special-token attributes and add their tokens (HF's `add_special_tokens`); returns how many got
+        new ids."""
+        return add_special_tokens(self, special_tokens_dict, replace_additional_special_tokens)
+
+    def _add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
+        """HF `PreTrainedTokenizer._add_tokens` (vocab.register_tokens), then the lookups rebuilt once."""
+        added = register_tokens(self, new_tokens, special_tokens)
+        self._refresh_added_tokens()
+        return added
+
+    def _special_tokens_changed(self) -> None:
+        if "_added_decoder" in self.__dict__:  # not while __init__ sets the attributes
             self._refresh_added_tokens()
 
     def _refresh_added_tokens(self) -> None:
-        """Rebuild the lookups that depend on the added tokens: encoder, split pattern, spm id table, length."""
-        self._added_encoder = {t.content: i for i, t in self._added_decoder.items()}
+        """Rebuild what depends on the added tokens: split pattern, length, spm id table."""
         self._added_pattern = added_token_pattern(self._added_encoder)
-        # distinct tokens: the base vocabulary (fairseq 4 + spm pieces 3.. + <mask>) + added tokens outside it
-        self._total_vocab_size = base_vocab_size(self.sp_model.get_piece_size()) + sum(
-            1 for c in self._added_encoder if self._base_token_to_id(c) is None)
-        unk_id = self._token_to_id(str(self._special["unk_token"])) if self._special.get("unk_token") else None
-        self._spm_to_id = spm_to_model_table(self.sp_model, unk_id, self._added_encoder)
-        self._special_ids = {attr: None if value is None else self._token_to_id(str(value))
-                             for attr, value in self._special.items()}
+        self._total_vocab_size = vocab_key_count(self.sp_model, self._added_decoder)
+        unk = self._special.get("unk_token")
+        self._unk_id = None if unk is None else self._added_encoder.get(str(unk),
+                                                                        base_token_to_id(self.sp_model, str(unk)))
+        self._spm_to_id = spm_to_model_table(self.sp_model, self._token_to_id, self._added_encoder)
 
     def _token_to_id(self, token: str) -> Optional[int]:
+        """HF `_convert_token_to_id_with_added_voc`: added tokens, then `_convert_token_to_id` (fairseq_ids.py)."""
         if token in self._added_encoder:
             return self._added_encoder[token]
-        index = self._base_token_to_id(token)
-        if index is not None:
-            return index
-        unk = self._special.get("unk_token")
-        if unk is None:
-            return None
-        return self._added_encoder.get(str(unk), self._base_token_to_id(str(unk)))
+        index = base_token_to_id(self.sp_model, token)
+        return self._unk_id if index is None else index
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return num_special_tokens(pair)
@@ -277,7 +277,7 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         """Model ids (and offsets into each text) for many texts: split, one spm call, fairseq mapping."""
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         plans = [self._split_on_added_tokens(t, split) for t in texts]
-        return encode_texts(self.sp_model, self._spm_to_id, texts, plans, with_offsets,
+        return encode_texts(self.sp_model, self._spm_to_id, self._token_to_id, texts, plans, with_offsets,
                             self._offsets_normalizer() if with_offsets else None)
 
     def _offsets_normalizer(self) -> FastNormalizer:
@@ -324,11 +324,71 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return tokens_to_string(tokens)
 
     def encode(self, text, text_pair=None, add_special_tokens: bool = True, **kwargs) -> List[int]:
-        """One text (or a pair) to a list of ids; keywords as for `__call__` (use `tok(list)` for batches)."""
-        check_text(text, "text")
-        if text_pair is not None:
-            check_text(text_pair, "text_pair")
-        return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
+        """One example to a list of ids (HF's `encode`: `encode_plus(...)["input_ids"]`): a str, pre-split
+        words with `is_split_into_words=True`, a list of tokens, or a list of ids."""
+        return self.encode_plus(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
+
+    def encode_plus(self, text, text_pair=None, add_special_tokens: bool = True, is_split_into_words: bool = False,
+                    **kwargs) -> BatchEncoding:
+        """One example to model inputs (HF's `encode_plus`); keywords as for `__call__`.  Text (str, or words
+        with `is_split_into_words`) goes through `__call__`; a list of tokens or of ids through
+        `prepare_for_model`, as HF's `get_input_ids` turns them into ids."""
+        if is_split_into_words or (isinstance(text, str) and (text_pair is None or isinstance(text_pair, str))):
+            if not is_split_into_words:
+                check_text(text, "text")
+            return self(text, text_pair, add_special_tokens=add_special_tokens,
+                        is_split_into_words=is_split_into_words, **kwargs)
+        if kwargs.get("return_offsets_mapping"):
+            raise ValueError("return_offsets_mapping needs text: pass the str to the tokenizer, not tokens or ids")
+        ids = input_ids_of(self, text, "text")
+        pair_ids = None if text_pair is None else input_ids_of(self, text_pair, "text_pair")
+        return self.prepare_for_model(ids, pair_ids, add_special_tokens=add_special_tokens, prepend_batch_axis=True,
+                                      **kwargs)
+
+    def batch_encode_plus(self, batch_text_or_text_pairs, add_special_tokens: bool = True,
+                          is_split_into_words: bool = False, **kwargs) -> BatchEncoding:
+        """A batch of texts or (text, text_pair) pairs to model inputs (HF's `batch_encode_plus`); keywords as
+        for `__call__`.  With `is_split_into_words` an item is a list of words or a pair of such lists."""
+        text, text_pair = split_batch_items(batch_text_or_text_pairs, is_split_into_words)
+        return self(text, text_pair, add_special_tokens=add_special_tokens, is_split_into_words=is_split_into_words,
+                    **kwargs)
+
+    def prepare_for_model(self, ids: List[int], pair_ids: Optional[List[int]] = None, add_special_tokens: bool = True,
+                          padding=False, truncation=None, max_length: Optional[int] = None, stride: int = 0,
+                          pad_to_multiple_of: Optional[int] = None, padding_side: Optional[str] = None,
+                          return_tensors: Optional[str] = None, return_token_type_ids: Optional[bool] = None,
+                          return_attention_mask: Optional[bool] = None, return_overflowing_tokens: bool = False,
+                          return_special_tokens_mask: bool = False, return_offsets_mapping: bool = False,
+                          return_length: bool = False, verbose: bool = True, prepend_batch_axis: bool = False,
+                          **kwargs) -> BatchEncoding:
+        """Ids (and pair ids) to model inputs: truncated, special tokens added, padded (HF `prepare_for_model`)."""
+        if return_offsets_mapping:
+            raise ValueError("prepare_for_model has no text to measure offsets on: call the tokenizer on the text "
+                             "with return_offsets_mapping=True")
+        self._warn_unknown_keywords(kwargs)
+        ids = [int(i) for i in to_python(ids)]
+        pair_ids = None if pair_ids is None else [int(i) for i in to_python(pair_ids)]
+        opts, pad = self._options(add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of,
+                                  padding_side, return_tensors, return_token_type_ids, return_attention_mask,
+                                  return_overflowing_tokens, return_special_tokens_mask, False, return_length,
+                                  verbose, any_pair=pair_ids is not None)
+        row = self._prepare_rows([((ids, None), None if pair_ids is None else (pair_ids, None))], opts)[0]
+        return finish_single(row, pad, opts, return_tensors, prepend_batch_axis)
+
+    def truncate_sequences(self, ids: List[int], pair_ids: Optional[List[int]] = None, num_tokens_to_remove: int = 0,
+                           truncation_strategy="longest_first", stride: int = 0):
+        """(ids, pair_ids, overflowing_tokens) with `num_tokens_to_remove` tokens cut as the strategy says, on
+        the tokenizer's `truncation_side` (HF `truncate_sequences`; batching.truncation_plan)."""
+        return truncate_sequences(ids, pair_ids, num_tokens_to_remove, truncation_strategy, stride,
+                                  self.truncation_side)
+
+    def pad(self, encoded_inputs, padding=True, max_length: Optional[int] = None,
+            pad_to_multiple_of: Optional[int] = None, padding_side: Optional[str] = None,
+            return_attention_mask: Optional[bool] = None, return_tensors: Optional[str] = None,
+            verbose: bool = True) -> BatchEncoding:
+        """Pad encodings made earlier: one, a dict of batched lists, or a list of them (HF `pad`; pad.py)."""
+        return pad_encodings(self, encoded_inputs, padding, max_length, pad_to_multiple_of, padding_side,
+                             return_attention_mask, return_tensors, verbose)
 
     # ------------------------------------------------------------------ special-token layout
 
@@ -396,13 +456,36 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return_length: bool = False,
         verbose: bool = True,
         split_special_tokens: Optional[bool] = None,
+        **kwargs,
     ) -> BatchEncoding:
         """Tokenize a string, a pair, or a batch of strings/pairs into model inputs (HF's `__call__`).
 
         Steps: check the inputs (inputs.py), resolve padding/truncation (batching.resolve_strategies), encode
         every text (pieces.py), then per example truncate and add the special tokens, and pad (prepare.py).
         """
+        self._warn_unknown_keywords(kwargs)
         examples, batched = collect_examples(text, text_pair, is_split_into_words)
+        opts, pad = self._options(add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of,
+                                  padding_side, return_tensors, return_token_type_ids, return_attention_mask,
+                                  return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping,
+                                  return_length, verbose, any_pair=any(b is not None for _, b in examples))
+        if batched:
+            # HF 4.57.6 quirk kept for identical ids: the slow tokenizer's batch path does not pass the call's
+            # split_special_tokens on to `tokenize`, so batches use the tokenizer's own setting
+            split_special_tokens = None
+        encoded = self._encode_examples(examples, return_offsets_mapping, split_special_tokens)
+        if opts.windows:
+            return windowed_features(encoded, opts, pad, return_tensors)
+        rows = self._prepare_rows(encoded, opts)
+        if not batched:
+            return finish_single(rows[0], pad, opts, return_tensors)
+        return finish_batch(rows, pad, opts, return_tensors)
+
+    def _options(self, add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of, padding_side,
+                 return_tensors, return_token_type_ids, return_attention_mask, return_overflowing_tokens,
+                 return_special_tokens_mask, return_offsets_mapping, return_length, verbose, any_pair: bool):
+        """(EncodeOptions, PadOptions) of a call: arguments checked, strategies resolved (batching.py), the
+        fields' defaults (inputs.returned_fields), requests that cannot be met refused (prepare.py)."""
         check_call_arguments(return_tensors, padding_side, stride)
         padding, truncation, max_length = resolve_strategies(
             padding, truncation, max_length, pad_to_multiple_of, self.model_max_length, self._warned, verbose)
@@ -414,22 +497,16 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
             return_offsets_mapping=return_offsets_mapping, return_overflowing_tokens=return_overflowing_tokens,
             return_length=return_length, verbose=verbose, truncation_side=self.truncation_side,
             cls_id=self.cls_token_id, sep_id=self.sep_token_id)
-        check_truncation_request(opts, any_pair=any(b is not None for _, b in examples))
-
-        if batched:
-            # HF 4.57.6 quirk kept for identical ids: the slow tokenizer's batch path does not pass the call's
-            # split_special_tokens on to `tokenize`, so batches use the tokenizer's own setting
-            split_special_tokens = None
-        encoded = self._encode_examples(examples, return_offsets_mapping, split_special_tokens)
+        check_truncation_request(opts, any_pair=any_pair)
         pad = PadOptions(padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
                          side=padding_side or self.padding_side, return_attention_mask=return_attention_mask,
                          pad_id=self.pad_token_id)
-        if opts.windows:
-            return windowed_features(encoded, opts, pad, return_tensors)
-        rows = self._prepare_rows(encoded, opts)
-        if not batched:
-            return finish_single(rows[0], pad, opts, return_tensors)
-        return finish_batch(rows, pad, opts, return_tensors)
+        return opts, pad
+
+    def _warn_unknown_keywords(self, kwargs: dict) -> None:
+        """HF's `tokenize` logs keywords it does not know and goes on."""
+        if kwargs:
+            logger.warning(f"Keyword arguments {kwargs} not recognized.")
 
     def _prepare_rows(self, encoded, opts: EncodeOptions) -> List[dict]:
         """Every example truncated and laid out with its special tokens, warning once if one is too long."""
