@@ -36,7 +36,7 @@ large and varying factors.
 which ~15 s exporting and converting the first time. The base checkpoint's ONNX export and CTranslate2
 conversion are made once by the first full run (about a minute) and cached next to it.
 
-Usage: python benchmarks/bench_forward.py [--quick] [--repeats 7] [--json results.json]
+Usage: python benchmarks/bench_forward.py [--quick] [--repeats 5] [--json results.json]
 """
 from __future__ import annotations
 
@@ -377,7 +377,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: a small random checkpoint (hidden 256, 2 layers), 2 shapes, 2 rounds")
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per shape (default 7)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per shape (default 5)")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args(argv)
     shapes = [(1, 128), (8, 128)] if args.quick else [(1, 128), (8, 128), (1, 512), (4, 512)]
