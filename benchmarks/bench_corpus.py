@@ -383,7 +383,7 @@ def main(argv=None):
     if args.quick:
         args.sentences, args.pipeline_sentences = 300, 40
     workloads = set(args.only or ("embeddings", "corpus-job", "pipelines"))
-    if args.auto_padding_sweep:
+    if args.auto_padding_sweep or args.quick:  # --quick smoke-runs every workload, the sweep included
         workloads.add("sweep")
     embeddings_bench = load_script("bench_embeddings")
     from xlmr_np.embeddings import EmbeddingModel, SentenceTransformer
