@@ -114,8 +114,8 @@ def machine_info(threads: int) -> dict:
 
 def machine_line(info: dict) -> str:
     """One Markdown sentence naming the machine and every version, for the top of a report."""
-    versions = ", ".join(f"{name} {info[name]}" for name in
-                         ("torch", "transformers", "sentence-transformers", "onnxruntime", "ctranslate2")
+    versions = ", ".join(f"{name} {info[name]}" + (f" ({info['torch_blas']})" if name == "torch" else "")
+                         for name in ("torch", "transformers", "sentence-transformers", "onnxruntime", "ctranslate2")
                          if info.get(name))
     return (f"Machine: {info['cpu']}, {info['cores']} cores; {info['threads']} threads for NumPy's BLAS and for "
             f"every peer. NumPy {info['numpy']} ({info['blas']}), {versions}, Python {info['python']}; "
