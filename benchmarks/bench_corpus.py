@@ -138,13 +138,8 @@ def corpus_stats(lengths, batch_size: int) -> dict:
 
 # --- (a) sentence embeddings ------------------------------------------------------------------------------
 def st_folder(quick: bool, workdir: Path) -> Path:
-    """bench_embeddings.py's sentence-transformers folder, its Pooling config completed with the dimension
-    (sentence-transformers 5.7's Pooling requires `embedding_dimension`; xlmr_np reads it from config.json)."""
-    folder = load_script("bench_embeddings").model_folder(quick, workdir)
-    width = json.loads((folder / "config.json").read_text())["hidden_size"]
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": width,
-                                                                  "pooling_mode": "mean"}))
-    return folder
+    """bench_embeddings.py's sentence-transformers folder (mean pooling), which both libraries load."""
+    return load_script("bench_embeddings").model_folder(quick, workdir)
 
 
 def embedding_contestants(folder: Path, onnx_dir: Path, threads: int) -> dict:

@@ -75,7 +75,8 @@ def model_folder(quick: bool, workdir: Path) -> Path:
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
     (folder / "1_Pooling").mkdir(exist_ok=True)
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "mean"}))
+    width = json.loads((folder / "config.json").read_text())["hidden_size"]  # sentence-transformers 5.7 requires it
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": width, "pooling_mode": "mean"}))
     return folder
 
 
