@@ -25,9 +25,9 @@ ODD = ["zzqqxx", "[PAD]", "[UNK]", "[BOS]", "<ctrl>", "<user>", "<sep2>", "@@", 
 # fixed texts for ids, tokens, decode and split_special_tokens on every model: special tokens glued and spaced,
 # pieces of tools/make_spm_models.py (control, user-defined, byte-fallback), unknown characters, whitespace
 TEXTS = ["Hello world", "", " ", "[PAD] \u04ad", "a <mask> b<mask>c  <mask>  d", "<s>x</s> <pad><unk>",
-         "<user> <ctrl> <sep2> @@ x@@y", "naïve Ünïcödé Привет 日本語 العربية", "\U0001f355 \U0001f44d\U0001f3fd \u04ad\u04ad",
-         "ＡＢＣ１２３ ﬁne ½ e\u0301", "tab\there\nnew  line\u3000ideo\u00a0nbsp", "<0x41> \x1f\x1c\x1d\x1e [UNK] [BOS]",
-         "the the THE The", "   leading and trailing   "]
+         "<user> <ctrl> <sep2> @@ x@@y", "naïve Ünïcödé Привет 日本語 العربية",
+         "\U0001f355 \U0001f44d\U0001f3fd \u04ad\u04ad", "ＡＢＣ１２３ ﬁne ½ e\u0301",
+         "tab\there\nnew  line\u3000ideo\u00a0nbsp", "<0x41> \x1f\x1c\x1d\x1e [UNK] [BOS]", "the the THE The", "   leading and trailing   "]
 SHARD = 97  # every SHARD-th entry of a big list is stored explicitly next to its digest
 
 WORDS = ["Paris", "is", "the", "<mask>", "of", "France."]
@@ -43,7 +43,8 @@ SPLIT_BATCH = [(["a", "b"], ["c"]), (["d"], ["e", "f"])]
 IDS, PAIR_IDS = list(range(10, 30)), list(range(40, 47))
 PREPARE_KWARGS = [{}, {"max_length": 12, "truncation": "longest_first"},
                   {"max_length": 12, "truncation": "only_first", "return_overflowing_tokens": True, "stride": 2},
-                  {"padding": "max_length", "max_length": 40}, {"add_special_tokens": False, "return_attention_mask": False},
+                  {"padding": "max_length", "max_length": 40},
+                  {"add_special_tokens": False, "return_attention_mask": False},
                   {"return_tensors": "np", "prepend_batch_axis": True}, {"return_tensors": "np"}]
 TRUNCATE_ARGS = [(IDS, None, 3), (IDS, PAIR_IDS, 5, "longest_first"), (IDS, PAIR_IDS, 4, "only_second", 2),
                  (IDS, PAIR_IDS, 25, "only_second"), (IDS, None, 0), (IDS, PAIR_IDS, 3, "only_first", 1)]
@@ -86,7 +87,8 @@ def digest(x) -> str:
 def big(values) -> dict:
     """A long list: its length, digest and every SHARD-th element (to show where a difference is)."""
     values = jsonable(list(values))
-    return {"len": len(values), "sha256": digest(values), "sample": {str(i): values[i] for i in range(0, len(values), SHARD)}}
+    sample = {str(i): values[i] for i in range(0, len(values), SHARD)}
+    return {"len": len(values), "sha256": digest(values), "sample": sample}
 
 
 def saved_files(directory, returned) -> dict:
@@ -207,16 +209,22 @@ def pad_without_input_ids(lib, paths, tmp):
     return {"error": None}
 
 
+def with_added_tokens(lib, path):
+    """A tokenizer after the add_tokens / add_special_tokens calls, and what each call returned."""
+    tok = lib.XLMRobertaTokenizer(path)
+    token = lib.AddedToken
+    counts = [tok.add_tokens(["<new>", "\u2581the", "<unk>", "<new>"]),
+              tok.add_tokens([token("[X]", rstrip=True), token("[Y]", lstrip=True, single_word=True),
+                              token("[n]", normalized=False)]),
+              tok.add_special_tokens({"additional_special_tokens": ["<ent>", "<new>"], "cls_token": "<cls>"}),
+              tok.add_tokens("<sp>", special_tokens=True)]
+    return tok, counts
+
+
 def add_tokens(name):
     def run(lib, paths, tmp):
-        tok = lib.XLMRobertaTokenizer(paths[name])
-        token = lib.AddedToken
-        base = len(tok)
-        counts = [tok.add_tokens(["<new>", "\u2581the", "<unk>", "<new>"]),
-                  tok.add_tokens([token("[X]", rstrip=True), token("[Y]", lstrip=True, single_word=True),
-                                  token("[n]", normalized=False)]),
-                  tok.add_special_tokens({"additional_special_tokens": ["<ent>", "<new>"], "cls_token": "<cls>"}),
-                  tok.add_tokens("<sp>", special_tokens=True)]
+        base = len(lib.XLMRobertaTokenizer(paths[name]))
+        tok, counts = with_added_tokens(lib, paths[name])
         ids = tok(ADDED_TEXT)["input_ids"]
         vocab = tok.get_vocab()
         out = {"counts": counts, "len": len(tok), "all_special_ids": tok.all_special_ids,

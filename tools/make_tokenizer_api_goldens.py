@@ -48,8 +48,9 @@ def main() -> int:
             results[sid] = cases.jsonable(run(transformers, paths, tmp))
     versions = {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
                 "sentencepiece": sentencepiece.__version__, "python": platform.python_version()}
-    golden = {"header": {"script": "tools/make_tokenizer_api_goldens.py", "reference": "transformers.XLMRobertaTokenizer (slow)",
-                         "versions": versions, "date": datetime.date.today().isoformat(),
+    golden = {"header": {"script": "tools/make_tokenizer_api_goldens.py",
+                         "reference": "transformers.XLMRobertaTokenizer (slow)", "versions": versions,
+                         "date": datetime.date.today().isoformat(),
                          "scenario_count": len(results), "digest": "sha256 of json.dumps(sort_keys=True, "
                          "ensure_ascii=False, separators=(',', ':')) (tests/tokenizer_api_cases.py)"},
               "scenarios": results}
