@@ -27,7 +27,8 @@ ODD = ["zzqqxx", "[PAD]", "[UNK]", "[BOS]", "<ctrl>", "<user>", "<sep2>", "@@", 
 TEXTS = ["Hello world", "", " ", "[PAD] \u04ad", "a <mask> b<mask>c  <mask>  d", "<s>x</s> <pad><unk>",
          "<user> <ctrl> <sep2> @@ x@@y", "naïve Ünïcödé Привет 日本語 العربية",
          "\U0001f355 \U0001f44d\U0001f3fd \u04ad\u04ad", "ＡＢＣ１２３ ﬁne ½ e\u0301",
-         "tab\there\nnew  line\u3000ideo\u00a0nbsp", "<0x41> \x1f\x1c\x1d\x1e [UNK] [BOS]", "the the THE The", "   leading and trailing   "]
+         "tab\there\nnew  line\u3000ideo\u00a0nbsp", "<0x41> \x1f\x1c\x1d\x1e [UNK] [BOS]", "the the THE The",
+         "   leading and trailing   "]
 SHARD = 97  # every SHARD-th entry of a big list is stored explicitly next to its digest
 
 WORDS = ["Paris", "is", "the", "<mask>", "of", "France."]
