@@ -53,9 +53,9 @@ from .fairseq_ids import (FAIRSEQ_OFFSET, base_id_to_token, base_token_to_id, ba
 from .init_options import apply_init_kwargs, saved_init_kwargs
 from .special_tokens import SPECIAL_TOKEN_ATTRIBUTES, SpecialTokensMixin
 from .vocab import add_special_tokens, added_encoder_of, get_vocab, register_tokens, vocab_key_count
-from .files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, load_sentencepiece, read_pretrained,
-                    save_vocabulary, sentencepiece_from_proto, special_tokens_map_json, tokenizer_config_json,
-                    write_json)
+from .files import (ADDED_TOKENS_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, load_sentencepiece,
+                    read_pretrained, save_vocabulary, sentencepiece_from_proto, special_tokens_map_json,
+                    tokenizer_config_json, write_json)
 from .inputs import check_call_arguments, check_text, collect_examples, returned_fields, to_python
 from .pad import pad_encodings
 from .pieces import encode_texts, flatten_examples, regroup_examples, spm_pieces
@@ -144,8 +144,9 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         return save_vocabulary(self.vocab_file, self.sp_model, save_directory, filename_prefix)
 
     def save_pretrained(self, save_directory, filename_prefix: Optional[str] = None) -> Tuple[str, ...]:
-        """Write tokenizer_config.json, special_tokens_map.json and sentencepiece.bpe.model in HF's layout, so
-        that HF's slow and fast XLMRobertaTokenizer (and this class) load the directory."""
+        """Write tokenizer_config.json, special_tokens_map.json, sentencepiece.bpe.model and (when there are
+        added tokens past the base vocabulary) added_tokens.json in HF's layout, so that HF's slow and fast
+        XLMRobertaTokenizer (and this class) load the directory."""
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise NotADirectoryError(f"save_pretrained needs a directory, {save_directory!r} is a file")
@@ -155,7 +156,13 @@ class XLMRobertaTokenizer(SpecialTokensMixin):
         special_map = special_tokens_map_json(self._special, self._additional_special)
         files = (write_json(os.path.join(save_directory, prefix + TOKENIZER_CONFIG_FILE), config),
                  write_json(os.path.join(save_directory, prefix + SPECIAL_TOKENS_MAP_FILE), special_map))
-        return files + self.save_vocabulary(save_directory, filename_prefix)
+        # HF's PreTrainedTokenizerBase._save_pretrained: the older added_tokens.json with the added tokens at
+        # ids >= vocab_size, written only when there are some, its path returned last either way
+        added_file = os.path.join(save_directory, prefix + ADDED_TOKENS_FILE)
+        added_vocab = {t: i for t, i in self.added_tokens_encoder.items() if i >= self.vocab_size}
+        if added_vocab:
+            write_json(added_file, added_vocab)
+        return files + self.save_vocabulary(save_directory, filename_prefix) + (added_file,)
 
     def __getstate__(self):
         state = self.__dict__.copy()
