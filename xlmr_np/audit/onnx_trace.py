@@ -88,7 +88,7 @@ def load(path):
     try:
         return onnx.load(path)
     except Exception as err:  # protobuf's DecodeError and friends: the file is not an ONNX model
-        raise ValueError(f"{path}: not an ONNX model ({type(err).__name__}: {err})") from None
+        raise ValueError(f"{path}: not an ONNX model ({type(err).__name__}: {str(err)[:120]})") from None
 
 
 def expose(model, tensors):
