@@ -9,6 +9,7 @@ changed since, each with one "xlmr-np: error: ..." line on stderr.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..errors import UsageError
@@ -71,7 +72,7 @@ def run_verify(args) -> int:
     for case_dir in cases:  # user goldens (tools/make_user_golden.py) record the checkpoint's hashes: check first
         case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
         if "model" in case or (case_dir / "manifest.json").is_file():
-            note = bundle.case_manifest_check(case_dir, case_dir / case.get("model", "."))
+            note = bundle.case_manifest_check(case_dir, Path(os.path.normpath(case_dir / case.get("model", "."))))
             if note:
                 notice("warning", note)
     if not cases:
