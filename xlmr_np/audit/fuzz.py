@@ -187,19 +187,20 @@ def smaller_cases(case: Case):
     """Candidates one step smaller than `case`, most promising (smallest) first."""
     if len(case.rows) > 1:
         for b in range(len(case.rows)):  # one row alone
-            yield Case([case.rows[b]], [case.types[b]], case.side, max(len(case.rows[b]), 1), case.pad)
+            yield Case([case.rows[b]], [case.types[b]], case.side, case.width, case.pad)
         for b in range(len(case.rows)):  # all rows but one
             keep = [i for i in range(len(case.rows)) if i != b]
             yield Case([case.rows[i] for i in keep], [case.types[i] for i in keep], case.side, case.width, case.pad)
     longest = max(len(r) for r in case.rows)
-    if case.width > longest:  # padding every row shares
-        yield Case(case.rows, case.types, case.side, longest, case.pad)
-    for b, row in enumerate(case.rows):
+    for width in sorted({longest, longest + 1, (case.width + longest) // 2, case.width - 1}):  # less padding
+        if longest <= width < case.width:
+            yield Case(case.rows, case.types, case.side, width, case.pad)
+    for b, row in enumerate(case.rows):  # shorter rows, in the same width (the padding may be what matters)
         for n in sorted({1, len(row) // 4, len(row) // 2, len(row) - 1}):
             if 1 <= n < len(row):
                 rows, types = list(case.rows), list(case.types)
                 rows[b], types[b] = row[:n], case.types[b][:n]
-                yield Case(rows, types, case.side, case.width if len(case.rows) > 1 else n, case.pad)
+                yield Case(rows, types, case.side, case.width, case.pad)
 
 
 def shrink(case: Case, failure: Outcome, attempt, budget_runs=60, budget_s=120.0):
