@@ -34,6 +34,7 @@ import re
 import shutil
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,12 +161,15 @@ def read_inputs(path) -> dict:
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file (the inputs are an .npz with input_ids and optionally "
                          f"attention_mask, token_type_ids, position_ids)")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: cannot read it as an .npz archive (numpy.savez(path, input_ids=..., "
+                         f"attention_mask=...) writes one)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except ValueError:
-        raise ValueError(f"{path}: holds Python objects (pickled) or is not an .npz of numbers") from None
-    except (OSError, EOFError, Exception) as err:  # zipfile.BadZipFile and friends: not an archive we can read
+    except ValueError:  # numpy's advice is to load it unsafely; the fix is to store numbers
+        raise ValueError(f"{path}: an array holds Python objects (pickled), not numbers; save int64 arrays") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path}: cannot read it as an .npz archive ({type(err).__name__}: {err})") from None
     return check_inputs(arrays, path)
 
