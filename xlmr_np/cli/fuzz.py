@@ -15,16 +15,16 @@ from .common import check_json_files
 def register(subparsers):
     fuzz = subparsers.add_parser(
         "fuzz", help="run random batches through another implementation and ours; shrink the first failure",
-        description="Draw seeded random batches (1-4 rows, lengths up to the position table's limit, left or "
-                    "right padding, token types when the model has them), write each as an .npz (input_ids, "
-                    "attention_mask, token_type_ids), run THEIR program on it (no shell; {inputs} and {outputs} "
-                    "are replaced by the two paths), and compare the .npz it writes (final outputs under Hugging "
-                    "Face's names: last_hidden_state, logits, ...; intermediates under trace names optional) with "
-                    "ours. The first failing case is shrunk to the smallest one that still fails and saved.",
+        description="Run THEIR program (no shell) on seeded random batches written as .npz (left/right padding, "
+                    "token types, lengths up to the maximum), compare the .npz it writes with ours, and shrink and "
+                    "save the first failing case.",
         epilog="Exit status: 0 every case agrees, 1 a failing case was found, 2 usage or input error.")
     fuzz.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     fuzz.add_argument("--command", required=True, metavar="CMD",
-                      help='their program, e.g. "./port {inputs} {outputs}" (split like a shell, run without one)')
+                      help='their program, e.g. "./port {inputs} {outputs}" (split like a shell, run without one): '
+                           "it reads input_ids, attention_mask, token_type_ids ([B, T] int64) from {inputs} and "
+                           "writes {outputs} with Hugging Face's output names (last_hidden_state, logits, ...), "
+                           "intermediates optional (hidden_states.k, layers.i, ...)")
     fuzz.add_argument("--cases", type=int, default=20, help="how many cases to draw (default %(default)s)")
     fuzz.add_argument("--seed", type=int, default=0, help="case k is drawn from (seed, k) (default %(default)s)")
     fuzz.add_argument("--class", dest="cls", default="XLMRobertaModel", help="model class (default %(default)s)")

@@ -16,9 +16,9 @@ from .common import check_json_files
 def register(subparsers):
     golden = subparsers.add_parser(
         "golden", help="write a golden bundle (inputs + every trace point as .npy/safetensors) or check one",
-        description="Golden bundles for porters: our float64 oracle's and float32 run's trace points as .npy (or "
-                    "safetensors) files that C and Rust read without Python, with manifest.json (sha256 of "
-                    "config, weights and inputs; versions; seed; dtypes; threads; date; tolerances).")
+        description="Golden bundles for porters: every trace point of our float64 and float32 runs as .npy or "
+                    "safetensors files, with manifest.json (sha256 of config, weights, inputs; versions; seed; "
+                    "threads; date).")
     commands = golden.add_subparsers(dest="golden_command", metavar="SUBCOMMAND")
     export = commands.add_parser(
         "export", help="trace a checkpoint on inputs and write the bundle",
