@@ -10,6 +10,8 @@ trusted (no name in common, expected names missing, shapes that differ: the repo
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from pathlib import Path
 
 from ..errors import UsageError
@@ -75,11 +77,21 @@ def register(subparsers):
 # The model side is imported when a command runs, not when the parser is built (--help stays light). These
 # imports point one way, cli -> audit -> modeling: nothing under xlmr_np.audit imports xlmr_np.cli.
 def run_verify(args) -> int:
+    from ..audit import bundle
     from ..audit.goldens import (default_root, describe_root, find_cases, format_table, tolerance_summary,
                                  verify_cases)
 
     root = Path(args.model) if args.model else default_root()
     cases = find_cases(root)
+    if not cases and args.model and bundle.is_bundle(root):
+        raise UsageError(f"{root} is a golden bundle, not a golden case: check a checkpoint against it with "
+                         f"trace --model DIR --bundle {root} (or golden check --bundle {root} --model DIR)")
+    for case_dir in cases:  # user goldens (tools/make_user_golden.py) record the checkpoint's hashes: check first
+        case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+        if "model" in case or (case_dir / "manifest.json").is_file():
+            note = bundle.case_manifest_check(case_dir, Path(os.path.normpath(case_dir / case.get("model", "."))))
+            if note:
+                notice("warning", note)
     if not cases:
         raise UsageError(f"no golden cases (case.json) under {root}: pass --model with a case directory or a "
                          f"folder of them (tools/make_user_golden.py writes one for your checkpoint)")
