@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, case_dir
+from xlmr_np import XLMRobertaModel
 from xlmr_np.audit import bundle
+from xlmr_np.audit.compare import TOLERANCES
+from xlmr_np.audit.trace import trace
 from xlmr_np.cli import main
 from xlmr_np.errors import ProvenanceError
 
@@ -60,18 +63,33 @@ def test_bundle_holds_hf_equal_points_and_its_provenance(exported, checkpoint):
     assert manifest["seed"] is None and manifest["dtypes"] == ["float64", "float32"]
     assert {"xlmr_np", "numpy", "python"} <= set(manifest["versions"]) and manifest["date"].endswith("Z")
     assert "cpu_count" in manifest["threads"] and manifest["tolerances"]["float64"]["atol"] == 1e-10
+    assert manifest["tolerances"] == {name: {"atol": t.atol, "rtol": t.rtol, "reason": t.reason,
+                                             "rule": manifest["tolerances"][name]["rule"]}
+                                      for name, t in TOLERANCES.items()}
     with np.load(checkpoint / "inputs.npz") as data:
         assert np.array_equal(np.load(exported / "inputs/input_ids.npy"), data["input_ids"])
         mask = data["attention_mask"].astype(bool)
     for dtype, tolerance in (("float64", 1e-10), ("float32", 1e-5)):
         hf = _hf(dtype)
         names = [r["name"] for r in manifest["points"][dtype]]
-        assert names[:3] == ["embeddings", "layers.0", "layers.1"] and "last_hidden_state" in names
+        with np.load(checkpoint / "inputs.npz") as data:  # every point of the scheme, sub-steps included
+            assert names == list(trace(XLMRobertaModel.from_pretrained(checkpoint, dtype=dtype),
+                                       **{k: data[k] for k in data.files}))
+        assert names[:4] == ["embeddings.word", "embeddings.token_type", "embeddings.position", "embeddings"]
+        for step in ("attention.query", "attention.scores", "attention.probabilities", "attention.norm",
+                     "ffn.in_proj", "ffn.activation", "ffn.out_proj", "ffn.norm"):
+            assert f"layers.1.{step}" in names, step
+        assert names.index("layers.0.ffn.norm") < names.index("layers.0") < names.index("layers.1.attention.query")
         for name, hf_name in (("embeddings", "hidden_states.0"), ("layers.0", "hidden_states.1"),
-                              ("layers.1", "hidden_states.2"), ("last_hidden_state", "last_hidden_state")):
+                              ("layers.1", "hidden_states.2"), ("last_hidden_state", "last_hidden_state"),
+                              ("layers.1.attention.probabilities", "attentions.1")):
             ours = np.load(exported / dtype / f"{name}.npy")
             assert ours.dtype == np.dtype(dtype)
-            assert np.max(np.abs(ours[mask] - hf[hf_name][mask])) < tolerance, (dtype, name)
+            if ours.ndim == 4:  # [B, H, T, S]: the query axis is the token axis
+                ours, theirs = ours.transpose(0, 2, 1, 3), hf[hf_name].transpose(0, 2, 1, 3)
+            else:
+                theirs = hf[hf_name]
+            assert np.max(np.abs(ours[mask] - theirs[mask])) < tolerance, (dtype, name)
         _, _, points = bundle.read_bundle(exported, dtype)
         from xlmr_np.weights.safetensors_file import load_file
 
@@ -81,8 +99,29 @@ def test_bundle_holds_hf_equal_points_and_its_provenance(exported, checkpoint):
 
 
 def test_trace_against_the_bundle_passes_and_a_changed_checkpoint_is_named(exported, checkpoint, tmp_path, capsys):
-    assert main(["trace", "--model", str(checkpoint), "--bundle", str(exported), "--dtype", "float64"]) == 0
-    assert "all 5 activations agree" in capsys.readouterr().out
+    points = len(json.loads((exported / "manifest.json").read_text())["points"]["float64"])
+    for dtype in ("float64", "float32"):
+        assert main(["trace", "--model", str(checkpoint), "--bundle", str(exported), "--dtype", dtype]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"tolerance {dtype}:") and f"all {points} compared points agree" in out, out
+    # the float32 run is not float64-accurate: held to the float64 preset, the bundle's float32 points fail
+    assert main(["trace", "--model", str(checkpoint), "--bundle", str(exported), "--dtype", "float64",
+                 "--against", str(exported / "f32.npz")]) == 2  # no such file: a usage error
+    assert "--against" in capsys.readouterr().err
+    _, _, recorded = bundle.read_bundle(exported, "float32")
+    np.savez(tmp_path / "f32.npz", **recorded["float32"])
+    assert main(["trace", "--model", str(checkpoint), "--bundle", str(exported), "--dtype", "float64",
+                 "--against", str(tmp_path / "f32.npz"), "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["tolerance"]["name"] == "float64"
+    for extra in (["--ids", "0 5 2"], ["--inputs", str(checkpoint / "inputs.npz")]):  # a bundle brings its inputs
+        with pytest.raises(SystemExit) as caught:
+            main(["trace", "--model", str(checkpoint), "--bundle", str(exported), *extra])
+        err = capsys.readouterr().err
+        assert caught.value.code == 2 and "not allowed with argument --bundle" in err and err.count("\n") == 1
+        assert main(["trace", "--model", str(checkpoint), "--against", str(exported), *extra]) == 2
+        assert "is a golden bundle, which brings its inputs" in capsys.readouterr().err
+    assert main(["trace", "--model", str(checkpoint), "--out", str(tmp_path / "o.npz")]) == 2
+    assert "give exactly one of --ids, --inputs, --bundle" in capsys.readouterr().err
     changed = tmp_path / "changed"
     shutil.copytree(checkpoint, changed)
     from xlmr_np.weights.safetensors_file import load_file, save_file
@@ -120,7 +159,7 @@ def test_a_tampered_bundle_and_bad_outs_are_refused(exported, checkpoint, tmp_pa
     assert manifest["seed"] == 1 and manifest["dtypes"] == ["float32"] and not (copy / "float64").exists()
     assert main(["golden", "export", "--model", str(checkpoint), "--inputs", str(checkpoint / "config.json"),
                  "--out", str(tmp_path / "x")]) == 2
-    assert "cannot read it as an .npz" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert "not an .npz archive" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["verify", "--model", str(copy)]) == 2 and "is a golden bundle" in capsys.readouterr().err
 
 
@@ -164,7 +203,7 @@ def test_user_golden_records_provenance_and_verify_checks_it_first(tmp_path, cap
         model / "model.safetensors")
     assert {"torch", "transformers", "numpy", "python"} <= set(manifest["versions"]) and manifest["date"]
     assert manifest["inputs"]["inputs.npz"]["sha256"] == _sha(tmp_path / "golden" / "inputs.npz")
-    assert "torch" in manifest["threads"]
+    assert "torch" in manifest["threads"] and manifest["tolerances"] == bundle.tolerance_presets()
     capsys.readouterr()
     assert main(["verify", "--model", str(tmp_path / "golden")]) == 0
     (model / "config.json").write_text((model / "config.json").read_text() + "\n")  # one byte more

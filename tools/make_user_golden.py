@@ -90,7 +90,7 @@ def write_manifest(out, args, torch, transformers):
                 "inputs": {name: {"file": name, **bundle.file_record(out / name)} for name in files},
                 "seed": None if args.ids else args.seed, "dtypes": ["float32", "float64"],
                 "versions": versions, "threads": {"torch": torch.get_num_threads(), **bundle.blas_info()},
-                "date": bundle.utc_now(), "attn_implementation": "eager"}
+                "date": bundle.utc_now(), "attn_implementation": "eager", "tolerances": bundle.tolerance_presets()}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {out / 'manifest.json'}: sha256 of {', '.join(manifest['checkpoint'])} and {', '.join(files)}")
 

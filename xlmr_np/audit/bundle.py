@@ -4,9 +4,10 @@ without Python, with a manifest that says exactly what they were computed from.
 `export_bundle(model_dir, inputs, out)` (the `golden export` command, xlmr_np/cli/golden.py) writes
 
     BUNDLE/manifest.json              what, from which files, by which software, when (below)
-    BUNDLE/inputs/input_ids.npy       the inputs, int64 [B, T] (attention_mask, token_type_ids, position_ids
-                                      too when given); attention_mask 0 marks pad positions, never compared
-    BUNDLE/float64/<point>.npy        every trace point of the float64 oracle, in forward order
+    BUNDLE/inputs/input_ids.npy       the inputs, int64 [B, T]; attention_mask always (input_ids != pad_token_id
+                                      when not given, as trace does), token_type_ids, position_ids when given;
+                                      attention_mask 0 marks pad positions, never compared
+    BUNDLE/float64/<point>.npy        every trace point of the float64 oracle (sub-steps included), in forward order
     BUNDLE/float32/<point>.npy        the same from the float32 run
     BUNDLE/float64.safetensors        (format "safetensors" or "both") the same arrays in one file per dtype
 
@@ -18,10 +19,12 @@ few lines). The safetensors files are written by xlmr_np.weights.safetensors_fil
 manifest.json records: the sha256 and size of config.json and of every weight file the model read ("checkpoint"),
 of each input file and of each array file; the class; the seed when the inputs were drawn at random; the dtypes;
 the xlmr_np, NumPy and Python versions; the BLAS library and thread counts; the date (UTC); the tolerance
-presets a port is held to. `check_checkpoint` compares a model directory with it first, so that a golden made on
-other weights says "the checkpoint changed since this golden was recorded" instead of a bare FAIL.
+presets a port is held to (xlmr_np.audit.compare.TOLERANCES, with their reasons). `check_checkpoint` compares a
+model directory with it first, so that a golden made on other weights says "the checkpoint changed since this
+golden was recorded" instead of a bare FAIL.
 
-The comparison itself goes through `_compare` only (a seam: it wraps xlmr_np.audit.trace.compare).
+The points are those of xlmr_np.audit.trace.trace (every sub-step of the naming scheme in points.py), and a
+bundle is compared like any other trace: xlmr_np.audit.compare.compare under the preset of its dtype.
 """
 from __future__ import annotations
 
@@ -34,19 +37,18 @@ import re
 import shutil
 import sys
 import tempfile
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..config import XLMRobertaConfig
 from ..errors import ProvenanceError
 from ..weights.files import find_weight_files
-from . import trace as _trace_module
+from .compare import TOLERANCES, compare
+from .trace import check_inputs, trace_checkpoint, with_attention_mask
 
 FORMAT = "xlmr_np golden bundle"
 FORMAT_VERSION = 1
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 DTYPES = ("float64", "float32")  # the oracle first: it is what a port is measured against
 ARRAY_FORMATS = ("npy", "safetensors", "both")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # trace point names become file names
@@ -116,15 +118,9 @@ def utc_now() -> str:
 
 
 def tolerance_presets() -> dict:
-    """The tolerances a port is held to per dtype, with their reasons (recorded in the manifest)."""
-    from .goldens import ABSOLUTE, SCALED
-
-    reasons = {
-        "float64": "the float64 oracle agrees with HF float64 to ~2e-14; 1e-10 still catches any real difference",
-        "float32": "HF's own float32 outputs differ from its float64 ones by up to 8e-7 of their scale",
-    }
-    return {dtype: {"atol": ABSOLUTE[dtype], "rtol": SCALED[dtype], "rule": "max|diff| <= max(atol, rtol * "
-                    "max|reference|) over unmasked positions", "reason": reasons[dtype]} for dtype in DTYPES}
+    """Every preset of compare.TOLERANCES as recorded in the manifest: atol, rtol, the rule and the reason."""
+    rule = "max|ours - theirs| <= max(atol, rtol * max|ours|) over unmasked positions; NaN/Inf there fails"
+    return {name: {"atol": t.atol, "rtol": t.rtol, "rule": rule, "reason": t.reason} for name, t in TOLERANCES.items()}
 
 
 def check_checkpoint(recorded: dict, model_dir, what="this golden") -> None:
@@ -151,111 +147,6 @@ def check_checkpoint(recorded: dict, model_dir, what="this golden") -> None:
         raise ProvenanceError(f"the checkpoint changed since {what} was recorded: {'; '.join(problems)} "
                               f"(in {model_dir}); record it again, or point --model at the checkpoint it was "
                               f"made from")
-
-
-# --- inputs -----------------------------------------------------------------------------------------------------
-def read_inputs(path) -> dict:
-    """An inputs .npz (input_ids, and optionally attention_mask, token_type_ids, position_ids) as int64 arrays of
-    one shape; a ValueError names the file and what is wrong."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such file (the inputs are an .npz with input_ids and optionally "
-                         f"attention_mask, token_type_ids, position_ids)")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: cannot read it as an .npz archive (numpy.savez(path, input_ids=..., "
-                         f"attention_mask=...) writes one)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except ValueError:  # numpy's advice is to load it unsafely; the fix is to store numbers
-        raise ValueError(f"{path}: an array holds Python objects (pickled), not numbers; save int64 arrays") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: cannot read it as an .npz archive ({type(err).__name__}: {err})") from None
-    return check_inputs(arrays, path)
-
-
-def check_inputs(arrays: dict, where="inputs") -> dict:
-    unknown = sorted(set(arrays) - set(INPUT_NAMES))
-    if unknown:
-        raise ValueError(f"{where}: unknown array(s) {', '.join(unknown)}; an inputs file holds "
-                         f"{', '.join(INPUT_NAMES)}")
-    if "input_ids" not in arrays:
-        raise ValueError(f"{where}: no input_ids array (found {', '.join(sorted(arrays)) or 'none'})")
-    result = {}
-    shape = np.shape(arrays["input_ids"])
-    for name in INPUT_NAMES:
-        if name not in arrays:
-            continue
-        value = np.asarray(arrays[name])
-        if value.dtype.kind not in "iub":
-            raise ValueError(f"{where}: {name} has dtype {value.dtype}; it must hold integers")
-        if value.shape != shape:
-            raise ValueError(f"{where}: {name} has shape {list(value.shape)} but input_ids {list(shape)}")
-        if value.ndim not in (2, 3) or value.size == 0:
-            raise ValueError(f"{where}: {name} has shape {list(value.shape)}; expected [B, T] (or [B, C, T] for "
-                             f"multiple choice) with at least one token")
-        result[name] = value.astype(np.int64)
-    return result
-
-
-def mask_of(inputs: dict):
-    """The positions to compare: the attention mask (as [B, T]), or None for all."""
-    mask = inputs.get("attention_mask")
-    if mask is None:
-        return None
-    return mask.reshape(-1, mask.shape[-1])
-
-
-# --- the seams: tracing and comparing ---------------------------------------------------------------------------
-def _trace(model, inputs: dict) -> dict:
-    """Our trace points, in forward order, on `inputs`."""
-    return _trace_module.trace(model, **inputs)
-
-
-@dataclass
-class Verdict:
-    """The outcome of comparing two traces: rows per point, the first divergence, the names not compared."""
-    rows: list
-    first: object = None
-    missing: list = field(default_factory=list)  # our names they lack
-    report: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.first is None and bool(self.rows)
-
-
-def _compare(ours: dict, theirs: dict, mask, dtype: str) -> Verdict:
-    """Compare their trace with ours under the dtype's preset, over the unmasked positions. Every comparison of
-    the bundle, ONNX and fuzz paths goes through here."""
-    preset = tolerance_presets()[dtype if dtype in DTYPES else "float32"]
-    theirs = {_trace_module.canonical_name(k): v for k, v in theirs.items()}
-    usable = {}
-    for name, value in theirs.items():
-        value = np.asarray(value)
-        if value.dtype.kind not in "fiub":
-            raise ValueError(f"their array {name!r} has dtype {value.dtype}, not numbers")
-        usable[name] = value
-    if mask is not None:  # multiple choice: our points are [B*C, T, ...]
-        mask = np.asarray(mask).reshape(-1, np.shape(mask)[-1])
-    rows = _trace_module.compare(ours, usable, preset["atol"], preset["rtol"], where=mask)
-    ours_by_name = {_trace_module.canonical_name(k): v for k, v in ours.items()}
-    for row in rows:
-        # The tolerance scales with OUR values over the compared positions (never with theirs: garbage there
-        # would widen it), and a non-finite number of theirs never agrees.
-        value, reference = usable[row.name].astype(np.float64), np.asarray(ours_by_name[row.name], np.float64)
-        if value.shape != reference.shape:
-            continue
-        if mask is not None and value.ndim >= 2 and value.shape[:2] == mask.shape:
-            keep = np.asarray(mask, dtype=bool)
-            value, reference = value[keep], reference[keep]
-        scale = float(np.max(np.abs(reference))) if reference.size else 0.0
-        row.tolerance = max(preset["atol"], preset["rtol"] * scale)
-        if not np.all(np.isfinite(value)):
-            row.max_abs = float("inf")
-    missing = [name for name in (_trace_module.canonical_name(k) for k in ours) if name not in usable]
-    first = _trace_module.first_divergence(rows)
-    return Verdict(rows, first, missing, _trace_module.format_report(rows) if rows else "")
 
 
 # --- writing and reading bundles --------------------------------------------------------------------------------
@@ -288,12 +179,13 @@ def export_bundle(model_dir, inputs: dict, out, cls, dtypes=DTYPES, array_format
                              f"choose another --out")
     inputs = check_inputs(inputs)
     model_dir = Path(model_dir)
+    inputs = with_attention_mask(inputs, XLMRobertaConfig.from_pretrained(model_dir).pad_token_id)  # recorded
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "generator": "python -m xlmr_np golden export",
                 "class": cls.__name__, "model": str(model_dir), "checkpoint": checkpoint_record(model_dir),
                 "inputs": {}, "inputs_source": None, "seed": seed, "dtypes": list(dtypes), "points": {},
                 "safetensors": {}, "masked_positions": "inputs/attention_mask.npy == 0: padding, not compared",
                 "versions": versions(), "threads": blas_info(), "date": utc_now(),
-                "tolerances": tolerance_presets()}
+                "tolerances": tolerance_presets(), "points_scheme": "xlmr_np/audit/points.py (docs/verification.md)"}
     if inputs_file is not None:
         manifest["inputs_source"] = {"file": os.path.basename(os.fspath(inputs_file)), **file_record(inputs_file)}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -304,8 +196,7 @@ def export_bundle(model_dir, inputs: dict, out, cls, dtypes=DTYPES, array_format
             manifest["inputs"][name] = {"file": f"inputs/{name}.npy", **_write_npy(work / "inputs" / f"{name}.npy",
                                                                                    value)}
         for dtype in dtypes:
-            model = cls.from_pretrained(model_dir, dtype=dtype)
-            points = _trace(model, inputs)
+            points, _ = trace_checkpoint(cls, model_dir, dtype=dtype, inputs=inputs)
             bad_names = [name for name in points if not _SAFE_NAME.match(name)]
             if bad_names:
                 raise ValueError(f"trace point names {bad_names} cannot be file names")
@@ -373,12 +264,19 @@ def _read_npy(bundle: Path, record: dict, what: str):
     return np.load(path, allow_pickle=False)
 
 
+def read_bundle_inputs(bundle) -> tuple:
+    """(manifest, inputs) of a bundle, each input file's sha256 checked against the manifest first."""
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    inputs = {name: _read_npy(bundle, record, f"input {name}") for name, record in manifest["inputs"].items()}
+    return manifest, inputs
+
+
 def read_bundle(bundle, dtype=None):
     """(manifest, inputs, points) of a bundle: `points` is {dtype: {name: array}} (or only `dtype`'s), every file's
     sha256 checked against the manifest first."""
     bundle = Path(bundle)
-    manifest = read_manifest(bundle)
-    inputs = {name: _read_npy(bundle, record, f"input {name}") for name, record in manifest["inputs"].items()}
+    manifest, inputs = read_bundle_inputs(bundle)
     points = {}
     for kind in ([dtype] if dtype else manifest.get("dtypes", [])):
         if kind not in manifest.get("points", {}):
@@ -405,12 +303,13 @@ def check_bundle(bundle, model_dir) -> dict:
     return manifest
 
 
-def replay_bundle(bundle, model_dir, cls, dtype="float32") -> Verdict:
-    """Check the hashes, trace `cls` from `model_dir` on the bundle's inputs and compare with its `dtype` points."""
+def replay_bundle(bundle, model_dir, cls, dtype="float32"):
+    """Check the hashes, trace `cls` from `model_dir` on the bundle's inputs and compare with its `dtype` points
+    under the `dtype` preset: a compare.Report."""
     check_bundle(bundle, model_dir)
     _, inputs, points = read_bundle(bundle, dtype)
-    model = cls.from_pretrained(model_dir, dtype=dtype)
-    return _compare(_trace(model, inputs), points[dtype], mask_of(inputs), dtype)
+    ours, mask = trace_checkpoint(cls, model_dir, dtype=dtype, inputs=inputs)
+    return compare(ours, points[dtype], dtype, where=mask)
 
 
 def case_manifest_check(case_dir, model_dir):

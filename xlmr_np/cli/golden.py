@@ -59,8 +59,8 @@ def _no_subcommand(parser) -> int:
 
 
 def run_export(args) -> int:
-    from ..audit.bundle import DTYPES, export_bundle, read_inputs
-    from ..audit.trace import model_class
+    from ..audit.bundle import DTYPES, export_bundle
+    from ..audit.trace import model_class, read_inputs
 
     try:
         cls = model_class(args.cls)
