@@ -3,6 +3,7 @@ shrunk. The correct port is Hugging Face's XLMRobertaModel (tests/fuzz_port.py -
 ones inject a port's position mistakes into a quick-to-start port (--with xlmr_np)."""
 from __future__ import annotations
 
+import shlex
 import sys
 
 import numpy as np
@@ -10,8 +11,9 @@ import pytest
 
 from conftest import ROOT, case_dir
 from xlmr_np import XLMRobertaModel
-from xlmr_np.audit import bundle
+from xlmr_np.audit.compare import compare
 from xlmr_np.audit.fuzz import draw_case, longest_sequence
+from xlmr_np.audit.trace import trace
 from xlmr_np.cli import main
 from xlmr_np.config import XLMRobertaConfig
 
@@ -73,11 +75,17 @@ def test_a_broken_port_is_found_shrunk_and_saved_for_replay(checkpoint, tmp_path
     if bug == "left-padding":
         assert inputs["attention_mask"].tolist() == [[0, 1]]
     # replay: our trace on the saved inputs against the outputs their program wrote for them
-    ours = bundle._trace(XLMRobertaModel.from_pretrained(checkpoint), inputs)
+    ours = trace(XLMRobertaModel.from_pretrained(checkpoint), **inputs)
     with np.load(save.with_suffix(".theirs.npz")) as data:
         theirs = {k: data[k] for k in data.files}
-    verdict = bundle._compare(ours, theirs, inputs["attention_mask"], "float32")
-    assert verdict.first is not None and verdict.first.name == "embeddings"
+    report = compare(ours, theirs, "float32", where=inputs["attention_mask"], expect="fields")
+    assert report.first_divergence is not None and report.first_divergence.name == "embeddings"
+    # ... and the replay command as printed: it runs, and finds the same first divergence
+    replay = next(line for line in out.splitlines() if line.startswith("replay: "))
+    words = shlex.split(replay.removeprefix("replay: "))
+    assert words[:4] == ["python", "-m", "xlmr_np", "trace"] and "--inputs" in words and "--against" in words
+    assert main(words[3:]) == 1
+    assert "first divergence: embeddings (" in capsys.readouterr().out
     assert main(["fuzz", "--model", str(checkpoint), "--command", _command(checkpoint, "--bug", bug),
                  "--cases", "20", "--seed", "1", "--save", str(save)]) == 1
     assert (tmp_path / "failure.1.npz").exists()  # a second run never overwrites the first one's case

@@ -13,12 +13,16 @@ in xlmr_np/cli/fuzz.py) runs `fuzz(...)` here:
    time limit; the whole process group is killed at the limit) and reads their outputs .npz: the final outputs
    under Hugging Face's field names (last_hidden_state, pooler_output, logits, ...), optionally intermediates
    under trace names (hidden_states.k, layers.i, ...).
-3. Their outputs are compared with our trace on the same inputs (bundle._compare: tolerance from our values,
-   pad positions not compared). A non-zero exit, a time-out, a missing or unreadable outputs file, or no array
-   named like ours is a failure too, reported with their stderr's last lines.
+3. Their outputs are compared with our trace on the same inputs by xlmr_np.audit.compare.compare under the
+   preset of --dtype (tolerance from our values, pad positions not compared, NaN/Inf fails), expecting our
+   output fields (expect="fields": last_hidden_state, pooler_output, logits, ...); intermediates they add under
+   trace names are compared too. A non-zero exit (with their stderr's last lines), a time-out, a missing or
+   unreadable outputs file, and outputs that cannot be compared (an output field missing, no name in common, a
+   shape that differs) are failures too.
 4. At the first failure, `shrink` looks for a smaller case that fails the same way: fewer rows, shorter rows,
    less padding, one at a time, keeping each change that still fails, until none does. The smallest is saved as
-   an .npz that `trace --inputs` replays (their outputs beside it, `.theirs.npz`, for `trace --against`).
+   an .npz that `trace --inputs` replays (their outputs beside it, `.theirs.npz`, for `trace --against`):
+   `replay_command` is that command line, with the same --expect and tolerance.
 """
 from __future__ import annotations
 
@@ -33,8 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bundle
+from .compare import compare
+from .trace import read_trace, trace
 
+EXPECT = "fields"  # what their program must write: our output fields (compare.FIELD_NAMES)
 PLACEHOLDERS = ("{inputs}", "{outputs}")
 
 
@@ -111,10 +117,11 @@ def parse_command(command: str) -> list:
 
 @dataclass
 class Outcome:
-    """One case: `kind` is "ok", "diverged", "crashed", "timeout" or "no-output"; `detail` says why."""
+    """One case: `kind` is "ok", "diverged" (over tolerance, or NaN/Inf), "unusable" (outputs that cannot be
+    compared: the report's usage problems), "crashed", "timeout" or "no-output"; `detail` says why."""
     kind: str
     detail: str = ""
-    verdict: object = None
+    report: object = None  # the compare.Report, when their outputs were compared
     theirs: dict = field(default_factory=dict)
 
     @property
@@ -154,8 +161,6 @@ def run_program(words: list, inputs: dict, workdir, timeout: float):
     if not out_path.is_file():
         return Outcome("no-output", f"their program exited 0 but wrote no {out_path.name} (the {{outputs}} path)"), {}
     try:
-        from .trace import read_trace
-
         theirs = read_trace(out_path)
     except ValueError as err:
         return Outcome("no-output", f"their outputs are unreadable: {err}"), {}
@@ -167,19 +172,20 @@ def run_case(words, case: Case, model, workdir, timeout, dtype) -> Outcome:
     outcome, theirs = run_program(words, inputs, workdir, timeout)
     if outcome is not None:
         return outcome
-    ours = bundle._trace(model, inputs)
+    ours = trace(model, **inputs)
     try:
-        verdict = bundle._compare(ours, theirs, inputs["attention_mask"], dtype)
-    except ValueError as err:
-        return Outcome("no-output", f"their outputs: {err}", theirs=theirs)
-    if not verdict.rows:
-        return Outcome("no-output", f"none of their arrays ({', '.join(sorted(theirs)[:6])}) is named like ours "
-                                    f"({', '.join(list(ours)[-2:])}, ...)", verdict, theirs)
-    if verdict.first is not None:
-        first = verdict.first
-        return Outcome("diverged", f"{first.name} differs: max |diff| {first.max_abs:.3g} > tolerance "
-                                   f"{first.tolerance:.2g} at {list(first.worst_index)}", verdict, theirs)
-    return Outcome("ok", f"{len(verdict.rows)} arrays agree", verdict, theirs)
+        report = compare(ours, theirs, dtype, where=inputs["attention_mask"], expect=EXPECT)
+    except (TypeError, ValueError) as err:  # an array of strings or other non-numbers
+        return Outcome("unusable", f"their outputs: {err}", theirs=theirs)
+    if report.exit_code == 2:
+        return Outcome("unusable", "their outputs cannot be compared: " + "; ".join(report.usage_problems),
+                       report, theirs)
+    first = report.first_divergence
+    if first is not None:
+        what = (f"{first.nonfinite} NaN/Inf at compared positions" if first.status == "nonfinite" else
+                f"max |d| {first.max_abs:.3g} > tolerance {first.tolerance:.2g}")
+        return Outcome("diverged", f"{first.name} differs: {what} at {list(first.worst_index)}", report, theirs)
+    return Outcome("ok", f"{len(report.points)} arrays agree", report, theirs)
 
 
 # --- shrinking --------------------------------------------------------------------------------------------------
@@ -274,6 +280,19 @@ def free_path(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.stem}.{n}{path.suffix}")
     return candidate
+
+
+def replay_command(model_dir, cls, saved: Path, dtype="float32") -> str:
+    """The `trace` command line that replays a saved case: our trace on its inputs against their outputs, with
+    the fuzz run's expectations (EXPECT) and dtype preset; paths quoted for a POSIX shell."""
+    words = ["python", "-m", "xlmr_np", "trace", "--model", os.fspath(model_dir), "--class", cls,
+             "--inputs", os.fspath(saved)]
+    theirs = Path(saved).with_suffix(".theirs.npz")
+    if theirs.exists():
+        words += ["--against", os.fspath(theirs), "--expect", EXPECT]
+    if dtype != "float32":
+        words += ["--dtype", dtype]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def save_case(path, case: Case, outcome: Outcome) -> Path:

@@ -30,8 +30,8 @@ def register(subparsers):
     fuzz.add_argument("--class", dest="cls", default="XLMRobertaModel", help="model class (default %(default)s)")
     fuzz.add_argument("--max-length", type=int, metavar="L",
                       help="longest row (default: max_position_embeddings - pad_token_id - 1)")
-    fuzz.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="our side's dtype and "
-                                                                                          "the tolerance preset")
+    fuzz.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                      help="our side's dtype and the tolerance preset (audit.compare.TOLERANCES; default float32)")
     fuzz.add_argument("--timeout", type=float, default=60.0, help="seconds per run of their program (default 60)")
     fuzz.add_argument("--save", default="fuzz-failure.npz", metavar="NPZ",
                       help="where the smallest failing case goes (an existing file is kept: .1, .2, ... is added)")
@@ -39,7 +39,8 @@ def register(subparsers):
 
 
 def run_fuzz(args) -> int:
-    from ..audit.fuzz import fuzz, parse_command
+    from ..audit.fuzz import fuzz, parse_command, replay_command
+    from ..audit.report import format_text
     from ..audit.trace import model_class
 
     try:
@@ -62,10 +63,7 @@ def run_fuzz(args) -> int:
     print(f"\nFAILED at case {result.case_index + 1} of seed {args.seed}: {result.failure.kind}: "
           f"{result.failure.detail}")
     print(f"smallest failing case: {result.smallest.describe()}; saved to {result.saved}")
-    theirs = result.saved.with_suffix(".theirs.npz")
-    against = f" --against {theirs}" if theirs.exists() else ""
-    print(f"replay: python -m xlmr_np trace --model {args.model} --class {args.cls} --inputs {result.saved}"
-          f"{against}")
-    if result.failure.verdict is not None and result.failure.verdict.report:
-        print(result.failure.verdict.report)
+    print(f"replay: {replay_command(args.model, args.cls, result.saved, args.dtype)}")
+    if result.failure.report is not None:
+        print(format_text(result.failure.report))
     return 1
