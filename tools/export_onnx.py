@@ -8,7 +8,8 @@ Uses torch.onnx.export's TorchScript exporter (dynamo=False), whose node names c
 docstring and in docs/verification.md). Inputs input_ids and attention_mask (and token_type_ids with
 --token-types), batch and length dynamic; outputs under HF's field names (last_hidden_state + pooler_output,
 or logits, or start_logits + end_logits). With --expose, every intermediate the map names is also a graph
-output under its trace name (an Identity node), so any ONNX runtime returns "layers.0", ... directly.
+output under its trace name (an Identity node; q/k/v through a Reshape + Transpose to our per-head layout
+[B, H, T, Dh]), so any ONNX runtime returns "layers.0.attention.query", "layers.0", ... directly.
 Dev-only: needs torch, transformers and onnx.
 """
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,15 +47,28 @@ def export(model_dir, out, cls="XLMRobertaModel", opset=17, token_types=False, e
     if expose:
         import onnx
 
-        from xlmr_np.audit.onnx_trace import name_map
+        from xlmr_np.audit.onnx_trace import PER_HEAD, name_map
 
         graph_model = onnx.load(str(out))
-        present = {o.name for o in graph_model.graph.output}
-        for tensor, name in name_map(graph_model.graph).items():
+        graph = graph_model.graph
+        present = {o.name for o in graph.output}
+        heads = model.config.num_attention_heads
+        head_dim = model.config.hidden_size // heads
+        # [B, T, D] -> [B, T, H, Dh] -> [B, H, T, Dh] for q/k/v (our per-head layout); 0 copies B and T
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array([0, 0, heads, head_dim], np.int64),
+                                                              "expose/per_head_shape"))
+        for name, tensor in name_map(graph).items():
             if name in present:
                 continue
-            graph_model.graph.node.append(onnx.helper.make_node("Identity", [tensor], [name], name=f"expose/{name}"))
-            graph_model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+            if name.rpartition(".")[2] in PER_HEAD:
+                split = f"expose/{name}/split"
+                graph.node.append(onnx.helper.make_node("Reshape", [tensor, "expose/per_head_shape"], [split],
+                                                        name=f"expose/{name}/Reshape"))
+                graph.node.append(onnx.helper.make_node("Transpose", [split], [name], perm=[0, 2, 1, 3],
+                                                        name=f"expose/{name}/Transpose"))
+            else:
+                graph.node.append(onnx.helper.make_node("Identity", [tensor], [name], name=f"expose/{name}"))
+            graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
         onnx.save(graph_model, str(out))
     return outputs
 
