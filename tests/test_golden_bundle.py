@@ -142,6 +142,16 @@ def test_trace_against_the_bundle_passes_and_a_changed_checkpoint_is_named(expor
     assert "sha256 match" in capsys.readouterr().out
 
 
+def test_replay_bundle_is_the_trace_comparison(exported, checkpoint):
+    from xlmr_np.audit.compare import Report
+
+    for dtype in ("float64", "float32"):
+        report = bundle.replay_bundle(exported, checkpoint, XLMRobertaModel, dtype)
+        assert isinstance(report, Report) and report.exit_code == 0 and report.tolerance.name == dtype
+        assert report.missing == [] and len(report.points) == len(json.loads(
+            (exported / "manifest.json").read_text())["points"][dtype])
+
+
 def test_a_tampered_bundle_and_bad_outs_are_refused(exported, checkpoint, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
