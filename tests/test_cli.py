@@ -63,7 +63,7 @@ def test_verify_a_users_checkpoint_against_goldens_they_made(tmp_path):
     assert "XLMRobertaForTokenClassification" in result.stdout and "0 outside tolerance" in result.stdout
 
 
-COMMANDS = ["verify", "trace", "convert", "fill-mask", "classify", "ner", "qa", "embed", "zero-shot", "tokenize"]
+COMMANDS = ["verify", "trace", "golden", "fuzz", "convert", "fill-mask", "classify", "ner", "qa", "embed", "zero-shot", "tokenize"]
 
 
 def test_every_command_is_registered_in_order():
@@ -140,7 +140,7 @@ def test_each_command_has_its_own_short_wrapped_help(monkeypatch):
         assert len(descriptions[name]) < 250, name
         assert max(len(line) for line in parser.format_help().splitlines()) <= 100, name
     model_help = {name: next(a.help for a in parser._actions if "--model" in a.option_strings)
-                  for name, parser in commands.choices.items() if name not in ("convert",)}
+                  for name, parser in commands.choices.items() if name not in ("convert", "golden")}
     for name in ("fill-mask", "embed", "tokenize"):
         assert "demo model" in model_help[name] and "cannot" not in model_help[name], name
     assert "language identifier" in model_help["classify"] and "cannot" not in model_help["classify"]

@@ -5,16 +5,22 @@
 
 Writes OUT/case.json (pointing at the checkpoint directory, which is not copied), OUT/inputs.npz (a padded
 batch of random ids drawn from the vocabulary, or --ids), and OUT/outputs_float32.npz / outputs_float64.npz made
-by transformers (eager attention) with output_hidden_states. Dev-only: needs torch and transformers.
+by transformers (eager attention) with output_hidden_states, and OUT/manifest.json: the provenance `verify`
+checks before it compares (sha256 of config.json, of each weight file and of inputs.npz; the seed when the ids
+were drawn; torch, transformers, NumPy and Python versions; torch's thread count; the date). Dev-only: needs
+torch and transformers.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # xlmr_np.audit.bundle: the same hashes
 
 
 def main(argv=None):
@@ -57,7 +63,7 @@ def main(argv=None):
     (out / "case.json").write_text(json.dumps(case, indent=2) + "\n")
     cls = getattr(transformers, args.cls)
     for dtype, torch_dtype in [("float32", torch.float32), ("float64", torch.float64)]:
-        model = cls.from_pretrained(args.model, attn_implementation="eager", torch_dtype=torch_dtype).eval()
+        model = cls.from_pretrained(args.model, attn_implementation="eager", dtype=torch_dtype).eval()
         with torch.no_grad():
             result = model(**{k: torch.tensor(v) for k, v in inputs.items()}, output_hidden_states=True)
         arrays = {}
@@ -70,6 +76,23 @@ def main(argv=None):
                 arrays[key] = value.numpy()
         np.savez_compressed(out / f"outputs_{dtype}.npz", **arrays)
         print(f"wrote {out / f'outputs_{dtype}.npz'}: {', '.join(sorted(arrays))}")
+    write_manifest(out, args, torch, transformers)
+
+
+def write_manifest(out, args, torch, transformers):
+    """OUT/manifest.json: what these goldens were computed from, for `verify`'s check before it compares."""
+    from xlmr_np.audit import bundle
+
+    versions = {**bundle.versions(), "torch": torch.__version__, "transformers": transformers.__version__}
+    files = ["inputs.npz", "outputs_float32.npz", "outputs_float64.npz"]
+    manifest = {"format": "xlmr_np user golden", "format_version": 1, "generator": "tools/make_user_golden.py",
+                "class": args.cls, "model": str(args.model), "checkpoint": bundle.checkpoint_record(args.model),
+                "inputs": {name: {"file": name, **bundle.file_record(out / name)} for name in files},
+                "seed": None if args.ids else args.seed, "dtypes": ["float32", "float64"],
+                "versions": versions, "threads": {"torch": torch.get_num_threads(), **bundle.blas_info()},
+                "date": bundle.utc_now(), "attn_implementation": "eager", "tolerances": bundle.tolerance_presets()}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {out / 'manifest.json'}: sha256 of {', '.join(manifest['checkpoint'])} and {', '.join(files)}")
 
 
 if __name__ == "__main__":

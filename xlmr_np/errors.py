@@ -31,3 +31,7 @@ class PipelineError(ValueError):
 
 class UsageError(Exception):
     """Bad options, no input, or a model that cannot serve the command: exit status 2 on the command line."""
+
+
+class ProvenanceError(ValueError):
+    """A golden recorded on other files than the ones given: the checkpoint or the inputs changed since."""

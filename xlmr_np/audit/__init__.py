@@ -10,6 +10,13 @@
 - `xlmr_np.audit.report`: `format_text(report)`, `format_json(report)` (schema "xlmr_np.trace.report/1").
 - `xlmr_np.audit.hf_trace`: `trace_hf(hf_model, **inputs)`, the same names from a transformers model
   (torch imported inside it; for tools and tests).
+- `xlmr_np.audit.bundle`: golden bundles for porters (`export_bundle`, `read_bundle`, `replay_bundle`: every
+  trace point as .npy / safetensors + manifest.json with sha256 provenance) and the hash check before a golden
+  is compared.
+- `xlmr_np.audit.onnx_trace`: `trace_onnx(path, inputs)`, an ONNX model's sub-steps under our trace names
+  (onnxruntime, imported lazily).
+- `xlmr_np.audit.fuzz`: seeded random batches through another implementation's program; shrinking a failure.
+Every comparison (trace --against / --bundle / --onnx, bundles, fuzz) is compare.compare, reported by report.py.
 
 The functions and presets above are also attributes of this package, imported on first use (PEP 562):
 `xlmr_np.audit.trace_hf`, `xlmr_np.audit.TOLERANCES`, `xlmr_np.audit.format_json`, ... except `trace` and
@@ -25,7 +32,8 @@ _EXPORTS = {
     "format_text": "report", "format_json": "report", "report_dict": "report",
     "canonical_name": "points", "naming_table": "points", "POINTS": "points",
     "read_trace": "trace", "write_trace": "trace", "read_inputs": "trace", "token_ids": "trace",
-    "trace_checkpoint": "trace", "trace_hf": "hf_trace",
+    "trace_checkpoint": "trace", "trace_hf": "hf_trace", "trace_onnx": "onnx_trace",
+    "export_bundle": "bundle", "read_bundle": "bundle", "replay_bundle": "bundle",
 }
 
 

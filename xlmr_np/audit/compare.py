@@ -171,19 +171,21 @@ class Report:
         return 1 if self.first_divergence is not None else 0
 
 
+FIELD_NAMES = ("last_hidden_state", "pooler_output", "logits", "start_logits", "end_logits")
 OUTPUT_PATTERNS = ("embeddings", "layers.*[0-9]", "layers.*.attention.probabilities",
-                   "layers.*.crossattention.probabilities", "last_hidden_state", "pooler_output", "logits",
-                   "start_logits", "end_logits")
+                   "layers.*.crossattention.probabilities") + FIELD_NAMES
 
 
 def expected_names(ours, expect) -> list:
     """The names of ours that theirs must have: "all" (every point), "outputs" (what HF's outputs hold:
-    hidden states, attentions and the output fields), or glob patterns ("embeddings,layers.*")."""
+    hidden states, attentions and the output fields), "fields" (the output fields only: last_hidden_state,
+    pooler_output, logits, ...; what a fuzzed program writes), or glob patterns ("embeddings,layers.*")."""
     names = list(ours)
     if expect in (None, "all"):
         return names
-    patterns = OUTPUT_PATTERNS if expect == "outputs" else \
-        [p.strip() for p in (expect.split(",") if isinstance(expect, str) else expect) if p.strip()]
+    patterns = {"outputs": OUTPUT_PATTERNS, "fields": FIELD_NAMES}.get(expect) if isinstance(expect, str) else None
+    if patterns is None:
+        patterns = [p.strip() for p in (expect.split(",") if isinstance(expect, str) else expect) if p.strip()]
     return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
@@ -295,5 +297,5 @@ def first_divergence(report: Report):
     return report.first_divergence
 
 
-__all__ = ["TOLERANCES", "Tolerance", "Point", "Report", "compare", "compare_point", "expected_names",
+__all__ = ["TOLERANCES", "FIELD_NAMES", "Tolerance", "Point", "Report", "compare", "compare_point", "expected_names",
            "resolve_tolerance", "first_divergence"]

@@ -32,7 +32,7 @@ from .report import format_json, format_text, report_dict
 format_report = format_text  # the old name
 __all__ = ["trace", "compare", "format_text", "format_json", "report_dict", "TOLERANCES", "Tolerance", "Point",
            "Report", "resolve_tolerance", "first_divergence", "canonical_name", "naming_table", "read_trace",
-           "write_trace", "read_inputs", "token_ids", "trace_checkpoint", "model_class", "format_report"]
+           "write_trace", "read_inputs", "check_inputs", "with_attention_mask", "token_ids", "trace_checkpoint", "model_class", "format_report"]
 
 
 def trace(model, input_ids=None, **inputs) -> dict:
@@ -75,9 +75,16 @@ def trace_checkpoint(cls, model_dir, ids=None, dtype="float32", inputs=None):
     if "input_ids" not in inputs:
         raise ValueError("trace_checkpoint: give ids or inputs with input_ids")
     model = cls.from_pretrained(model_dir, dtype=dtype)
-    if "attention_mask" not in inputs:
-        inputs["attention_mask"] = (inputs["input_ids"] != model.config.pad_token_id).astype(np.int64)
+    inputs = with_attention_mask(inputs, model.config.pad_token_id)
     return trace(model, **inputs), inputs["attention_mask"]
+
+
+def with_attention_mask(inputs: dict, pad_token_id) -> dict:
+    """`inputs` with an attention_mask: the one given, else 1 wherever input_ids is not the pad id. It is what
+    trace_checkpoint runs and compares with, what a golden bundle records, and what trace --onnx feeds."""
+    if "attention_mask" in inputs:
+        return inputs
+    return {**inputs, "attention_mask": (np.asarray(inputs["input_ids"]) != pad_token_id).astype(np.int64)}
 
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
@@ -90,24 +97,29 @@ def read_inputs(path) -> dict:
     A ValueError names the file and the problem: not an .npz, no input_ids, an unknown name, a float or
     ragged array, shapes that differ. Token ids out of range are reported by the model when it runs.
     """
-    arrays = read_trace(path)
+    return check_inputs(read_trace(path), os.fspath(path))
+
+
+def check_inputs(arrays: dict, where="inputs") -> dict:
+    """`arrays` checked as model inputs (read_inputs' rules; `where` names them in messages), as int64 arrays."""
     unknown = sorted(set(arrays) - set(INPUT_NAMES))
     if unknown:
-        raise ValueError(f"{os.fspath(path)}: unknown input(s) {', '.join(unknown)}; an inputs .npz holds "
+        raise ValueError(f"{where}: unknown input(s) {', '.join(unknown)}; an inputs .npz holds "
                          f"{', '.join(INPUT_NAMES)} (input_ids required)")
     if "input_ids" not in arrays:
-        raise ValueError(f"{os.fspath(path)}: no input_ids; save numpy.savez(path, input_ids=ids, "
+        raise ValueError(f"{where}: no input_ids; save numpy.savez(path, input_ids=ids, "
                          f"attention_mask=mask, ...)")
+    arrays = {name: np.asarray(value) for name, value in arrays.items()}
     shape = arrays["input_ids"].shape
     if len(shape) not in (2, 3) or 0 in shape:
-        raise ValueError(f"{os.fspath(path)}: input_ids has shape {list(shape)}; give [batch, tokens] "
+        raise ValueError(f"{where}: input_ids has shape {list(shape)}; give [batch, tokens] "
                          f"([batch, choices, tokens] for multiple choice), none of them 0")
     for name, value in arrays.items():
         if value.dtype.kind not in "iub":
-            raise ValueError(f"{os.fspath(path)}: {name} holds {value.dtype} values; token ids, masks, types "
+            raise ValueError(f"{where}: {name} holds {value.dtype} values; token ids, masks, types "
                              f"and positions are integers (e.g. int64)")
         if value.shape != shape:
-            raise ValueError(f"{os.fspath(path)}: {name} has shape {list(value.shape)} but input_ids has "
+            raise ValueError(f"{where}: {name} has shape {list(value.shape)} but input_ids has "
                              f"{list(shape)}; they must match")
     return {name: arrays[name].astype(np.int64) for name in INPUT_NAMES if name in arrays}
 

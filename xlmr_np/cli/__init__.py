@@ -20,8 +20,8 @@ lazily and write each batch's results (--batch-size inputs; one line for tokeniz
 in input order — jsonl and table line by line, json as one list written element by element.
 
 Each family of commands is a module of this package with `register(subparsers)`: audit (verify, trace),
-files (convert), pipelines (fill-mask, classify, ner, qa, embed, zero-shot), tokenize. They are imported like
-any module: one that fails to import is a bug, and it stops the command line instead of vanishing from it.
+golden (export, check), fuzz, files (convert), pipelines (fill-mask, classify, ner, qa, embed, zero-shot),
+tokenize. They are imported like any module: one that fails to import is a bug, and it stops the command line instead of vanishing from it.
 The shared machinery (parser class, messages, input, streaming output, progress) is in common.py.
 """
 from __future__ import annotations
@@ -30,10 +30,10 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from . import audit, files, pipelines, tokenize
+from . import audit, files, fuzz, golden, pipelines, tokenize
 from .common import INTERRUPTED, PIPE_CLOSED, PROG, Parser, messages, notice, silence_stdout
 
-COMMAND_FAMILIES = (audit, files, pipelines, tokenize)  # in the order --help lists their commands
+COMMAND_FAMILIES = (audit, golden, fuzz, files, pipelines, tokenize)  # in the order --help lists their commands
 
 
 def build_parser() -> Parser:

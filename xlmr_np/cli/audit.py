@@ -2,14 +2,17 @@
 trace point of a forward pass, and the first divergence from another implementation's).
 
 They parse options and print; what they print is computed in xlmr_np.audit.goldens and xlmr_np.audit.trace
-(compare.py, report.py). Exit status: 0 all within tolerance, 1 something is not, 2 no golden cases (verify),
-bad options, an unreadable --against/--inputs file, trace with nothing to do, or a comparison that cannot be
-trusted (no name in common, expected names missing, shapes that differ: the report is printed and one
+(compare.py, report.py; bundle.py and onnx_trace.py for the other side). Exit status: 0 all within tolerance,
+1 something is not, 2 no golden cases (verify), bad options, an unreadable --against/--inputs/--bundle/--onnx
+file, trace with nothing to do, a golden recorded on a checkpoint that has changed since, or a comparison that
+cannot be trusted (no name in common, expected names missing, shapes that differ: the report is printed and one
 "xlmr-np: error: ..." line on stderr says why).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from pathlib import Path
 
 from ..errors import UsageError
@@ -26,7 +29,8 @@ def trace_epilog() -> str:
     return (naming_table() + "\n\nA point passes when max |ours - theirs| <= max(atol, rtol x max |ours|) over "
             "unmasked positions;\nNaN or Inf there fails it. Presets and their reasons: docs/verification.md.\n"
             "Exit status: 0 every compared point agrees, 1 a divergence (or NaN/Inf), 2 usage or input error:\n"
-            "no --out/--against, unreadable file, no name in common, expected names missing, shapes differ.")
+            "not exactly one of --ids/--inputs/--bundle, no --out and no other side, unreadable file, a\n"
+            "checkpoint changed since its golden, no name in common, expected names missing, shapes differ.")
 
 
 def register(subparsers):
@@ -45,22 +49,29 @@ def register(subparsers):
 
     trace = subparsers.add_parser(
         "trace", help="dump every trace point of a forward pass, or compare them with another implementation's",
-        description="Run a checkpoint on --ids or --inputs and write every trace point (embeddings, each\n"
-                    "layer's attention and FFN sub-steps, outputs) to an .npz (--out), or compare with another\n"
-                    "implementation's .npz (--against) and report the first divergence.",
+        description="Trace a checkpoint on --ids, --inputs or a --bundle's inputs: write every trace point\n"
+                    "(--out), or compare them with --against NPZ, --onnx MODEL or the bundle's; report the\n"
+                    "first divergence.",
         epilog=trace_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     trace.add_argument("--model", required=True, metavar="DIR",
                        help="checkpoint directory (required: there is no default model for trace)")
-    trace.add_argument("--class", dest="cls", default="XLMRobertaModel", help="model class (default XLMRobertaModel)")
-    given = trace.add_mutually_exclusive_group(required=True)
+    trace.add_argument("--class", dest="cls", help="model class (default: a bundle's, else XLMRobertaModel)")
+    given = trace.add_mutually_exclusive_group()
     given.add_argument("--ids", help='token ids, e.g. "0 581 10269 2"; several sequences of one length with ";" '
                                      '(the mask is ids != pad id)')
     given.add_argument("--inputs", metavar="NPZ", help="an .npz with input_ids [B, T] (multiple choice [B, C, T]) and "
                                                        "optionally attention_mask, token_type_ids, position_ids")
+    given.add_argument("--bundle", metavar="BUNDLE",
+                       help="a golden bundle (golden export): its checkpoint hashes are checked first, its inputs "
+                            "are used, and its --dtype trace is the other side unless --against or --onnx is given")
     trace.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                        help="our compute dtype (default float32)")
     trace.add_argument("--out", metavar="NPZ", help="write our trace to this .npz")
-    trace.add_argument("--against", metavar="NPZ", help="an .npz with the other implementation's trace points")
+    theirs = trace.add_mutually_exclusive_group()
+    theirs.add_argument("--against", metavar="NPZ|BUNDLE",
+                        help="the other implementation's trace points: an .npz, or a golden bundle (= --bundle)")
+    theirs.add_argument("--onnx", metavar="FILE", help="an ONNX model run by onnxruntime on the same inputs "
+                                                       "(pip install 'xlmr_np[onnx]')")
     trace.add_argument("--format", choices=["text", "json"], default="text", help="report format (default text)")
     trace.add_argument("--tolerance", metavar="NAME", help="a preset: " + ", ".join(TOLERANCE_NAMES)
                                                             + " (default: the one of --dtype)")
@@ -68,18 +79,28 @@ def register(subparsers):
     trace.add_argument("--rtol", type=float, help="tolerance relative to max |ours| (overrides the preset's)")
     trace.add_argument("--expect", default="all", metavar="WHICH",
                        help='names theirs must have: "all" (default), "outputs" (hidden states, attentions, '
-                            'output fields) or globs "embeddings,layers.*"')
+                            'output fields), "fields" (output fields only) or globs "embeddings,layers.*"')
     trace.set_defaults(run=run_trace)
 
 
 # The model side is imported when a command runs, not when the parser is built (--help stays light). These
 # imports point one way, cli -> audit -> modeling: nothing under xlmr_np.audit imports xlmr_np.cli.
 def run_verify(args) -> int:
+    from ..audit import bundle
     from ..audit.goldens import (default_root, describe_root, find_cases, format_table, tolerance_summary,
                                  verify_cases)
 
     root = Path(args.model) if args.model else default_root()
     cases = find_cases(root)
+    if not cases and args.model and bundle.is_bundle(root):
+        raise UsageError(f"{root} is a golden bundle, not a golden case: check a checkpoint against it with "
+                         f"trace --model DIR --bundle {root} (or golden check --bundle {root} --model DIR)")
+    for case_dir in cases:  # user goldens (tools/make_user_golden.py) record the checkpoint's hashes: check first
+        case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+        if "model" in case or (case_dir / "manifest.json").is_file():
+            note = bundle.case_manifest_check(case_dir, Path(os.path.normpath(case_dir / case.get("model", "."))))
+            if note:
+                notice("warning", note)
     if not cases:
         raise UsageError(f"no golden cases (case.json) under {root}: pass --model with a case directory or a "
                          f"folder of them (tools/make_user_golden.py writes one for your checkpoint)")
@@ -110,9 +131,26 @@ def parse_ids(text: str):
 
 
 def trace_inputs(args) -> dict:
-    """--ids or --inputs as the model's input arrays (checked: a UsageError names the option)."""
+    """The model's input arrays from exactly one of --ids, --inputs, --bundle (a UsageError names the option).
+    A bundle's checkpoint hashes are checked before anything else is read: a golden of other weights is not a
+    divergence (ProvenanceError: "the checkpoint changed since ...")."""
+    from ..audit import bundle
     from ..audit.trace import read_inputs, token_ids
+    from ..errors import ProvenanceError
 
+    given = [option for option, value in (("--ids", args.ids), ("--inputs", args.inputs), ("--bundle", args.bundle))
+             if value is not None]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --ids, --inputs, --bundle (a golden bundle carries its inputs)"
+                         + (f", not {' and '.join(given)}" if given else ""))
+    if args.bundle:
+        try:
+            bundle.check_bundle(args.bundle, args.model)
+            return bundle.read_bundle_inputs(args.bundle)[1]
+        except ProvenanceError:
+            raise
+        except ValueError as err:
+            raise UsageError(f"--bundle {err}") from None
     if args.inputs:
         try:
             return read_inputs(args.inputs)
@@ -124,9 +162,11 @@ def trace_inputs(args) -> dict:
         raise UsageError(f"--ids: {str(err).removeprefix('ids: ')}") from None
 
 
-def their_trace(args):
-    """Their trace points, {name: array}, or None when nothing is to be compared. One source today:
-    --against (an .npz). Read before the model runs, so that a wrong file fails at once."""
+def their_trace(args, inputs: dict, cfg):
+    """Their trace points, {name: array}, or None when nothing is to be compared: the one place that says what
+    "theirs" is. --against FILE.npz (another implementation's dump), --onnx FILE (an ONNX model run by
+    onnxruntime on `inputs`, which carry the attention mask), or, with --bundle and neither of those, the
+    bundle's recorded --dtype trace. Called before our model runs, so that a wrong file fails at once."""
     from ..audit.trace import read_trace
 
     if args.against:
@@ -134,6 +174,22 @@ def their_trace(args):
             return read_trace(args.against)
         except ValueError as err:
             raise UsageError(f"--against {err}") from None
+    if args.onnx:
+        from ..audit.onnx_trace import trace_onnx
+
+        try:
+            return trace_onnx(args.onnx, inputs, num_heads=cfg.num_attention_heads)
+        except ValueError as err:
+            raise UsageError(f"--onnx {err}") from None
+    if args.bundle:
+        from ..audit import bundle
+
+        try:
+            return bundle.read_bundle(args.bundle, args.dtype)[2][args.dtype]
+        except bundle.ProvenanceError:
+            raise
+        except ValueError as err:
+            raise UsageError(f"--bundle {err}") from None
     return None
 
 
@@ -158,19 +214,32 @@ def trace_tolerance(args):
 def run_trace(args) -> int:
     import json
 
-    from ..audit.trace import compare, format_json, format_text, model_class, trace_checkpoint, write_trace
+    from ..audit import bundle
+    from ..audit.trace import compare, format_json, format_text, model_class, trace_checkpoint, with_attention_mask
+    from ..audit.trace import write_trace
+    from ..config import XLMRobertaConfig
 
+    if args.against and bundle.is_bundle(args.against):  # --against BUNDLE is --bundle BUNDLE
+        if args.bundle or args.ids is not None or args.inputs:
+            raise UsageError(f"--against {args.against} is a golden bundle, which brings its inputs: give it alone "
+                             f"(or as --bundle, with --against THEIR.npz for another implementation's dump)")
+        args.bundle, args.against = args.against, None
+    inputs = trace_inputs(args)
+    if args.cls is None:
+        args.cls = bundle.read_manifest(args.bundle).get("class", "XLMRobertaModel") if args.bundle else \
+            "XLMRobertaModel"
     try:
         cls = model_class(args.cls)
     except ValueError as err:
         raise UsageError(f"--class: {err}") from None
-    inputs = trace_inputs(args)
-    theirs = their_trace(args)
+    check_json_files(Path(args.model))
+    cfg = XLMRobertaConfig.from_pretrained(args.model)
+    inputs = with_attention_mask(inputs, cfg.pad_token_id)
+    theirs = their_trace(args, inputs, cfg)
     if theirs is None and not args.out:
         raise UsageError("nothing to do: give --out FILE to write our trace, --against FILE to compare it with "
-                         "another implementation's, or both")
+                         "another implementation's (or --onnx MODEL, --bundle BUNDLE), or both")
     tolerance = trace_tolerance(args)
-    check_json_files(Path(args.model))
     ours, mask = trace_checkpoint(cls, args.model, dtype=args.dtype, inputs=inputs)
     if args.out:
         write_trace(args.out, ours)
