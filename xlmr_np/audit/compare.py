@@ -95,7 +95,8 @@ def resolve_tolerance(tolerance) -> Tolerance:
 
 @dataclass
 class Point:
-    """One compared trace point. status: "ok", "diff" (over tolerance), "nonfinite" (NaN/Inf), "shape"."""
+    """One compared trace point. status: "ok", "diff" (over tolerance), "nonfinite" (NaN/Inf), "shape", "dtype"
+    (theirs is not real numbers: complex, text, dates, records)."""
 
     name: str
     their_name: str
@@ -154,10 +155,14 @@ class Report:
             shown = ", ".join(self.missing[:12]) + (f", ... ({len(self.missing)} in all)"
                                                     if len(self.missing) > 12 else "")
             problems.append(f"{len(self.missing)} expected name(s) missing: {shown}")
-        empty = [p.name for p in self.points if p.status != "shape" and p.compared == 0]
+        empty = [p.name for p in self.points if p.status not in ("shape", "dtype") and p.compared == 0]
         if empty:
             problems.append(f"no position compared at {', '.join(empty[:6])}{' ...' if len(empty) > 6 else ''} "
                             f"(the mask leaves none, or the array is empty)")
+        for p in self.points:
+            if p.status == "dtype":
+                problems.append(f"{p.name}: theirs holds {p.dtype} values, not real numbers; dump floats "
+                                f"(float32 or float64)" + (f" (as {p.their_name!r})" if p.their_name != p.name else ""))
         for p in self.shape_errors:
             problems.append(f"{p.name}: shape differs, ours {list(p.shape)}, theirs {list(p.their_shape)}"
                             + (" (same element count: another layout? see the naming table)"
@@ -246,6 +251,8 @@ def _position(name, index, ndim) -> dict:
 def compare_point(name, ours, theirs, their_name, tolerance: Tolerance, where=None) -> Point:
     """The statistics of one point (see the module docstring); `ours` is the reference."""
     ours, theirs = np.asarray(ours), np.asarray(theirs)
+    if theirs.dtype.kind not in "fiub":  # complex, text, dates, records: astype(float64) would drop or invent values
+        return Point(name, their_name, tuple(ours.shape), tuple(theirs.shape), str(theirs.dtype), "dtype")
     floats = [x.dtype for x in (ours, theirs) if x.dtype.kind == "f"] or [np.dtype(np.float64)]
     dtype = max(floats, key=lambda t: np.finfo(t).eps)  # the compared dtype: the narrower of the two
     point = Point(name, their_name, tuple(ours.shape), tuple(theirs.shape), dtype.name, "ok")

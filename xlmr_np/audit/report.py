@@ -8,7 +8,7 @@ prints with `--format json`, one JSON object (schema "xlmr_np.trace.report/1", d
      "first_divergence": null | <point>, "points": [<point>, ...] (forward order), "missing": [name, ...],
      "not_compared": [{"name", "reason"}, ...], "problems": [sentence, ...]}
     <point> = {"name", "their_name", "shape", "their_shape", "dtype", "status" ("ok" | "diff" | "nonfinite" |
-     "shape"), "compared", "tolerance", "scale", "max_abs", "rel_to_scale", "ulp": {"p50", "p99", "max"},
+     "shape" | "dtype"), "compared", "tolerance", "scale", "max_abs", "rel_to_scale", "ulp": {"p50", "p99", "max"},
      "nmse", "over", "over_share", "nonfinite", "worst": {"index", "position": {"batch", "token", ["key"],
      ["head"]}, "ours", "theirs"}}
 
@@ -80,6 +80,9 @@ def format_text(report: Report) -> str:
     for p in report.points:
         if p.status == "shape":
             lines.append(f"{p.name:{width}} {str(list(p.shape)):16} theirs {list(p.their_shape)}  SHAPE")
+            continue
+        if p.status == "dtype":
+            lines.append(f"{p.name:{width}} {str(list(p.shape)):16} theirs {p.dtype} values  DTYPE")
             continue
         status = {"ok": "ok", "diff": "DIFF", "nonfinite": "NaN/Inf"}[p.status]
         lines.append(f"{p.name:{width}} {str(list(p.shape)):16} {_e(p.max_abs)} {_e(p.rel_to_scale)} "

@@ -1,0 +1,124 @@
+"""An adversarial review of the verification kit (issue 12): each test is a way a broken port, a hostile file or a
+bad option got past `compare` / `trace` (exit 0 on a broken port, a traceback, a hang, a misleading message);
+the fix is in xlmr_np/audit and xlmr_np/cli/audit.py. Their side is our own trace of the golden case with one
+thing broken, or HF's stored outputs of that case."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import case_dir
+from xlmr_np import XLMRobertaModel, cli
+from xlmr_np.audit.compare import compare
+from xlmr_np.audit.goldens import load_case
+from xlmr_np.audit.report import format_text
+from xlmr_np.audit.trace import read_trace, trace
+
+CASE = case_dir("model_base")
+
+
+@pytest.fixture(scope="module")
+def traced():
+    _, inputs = load_case(CASE)
+    return trace(XLMRobertaModel.from_pretrained(CASE), **inputs), inputs
+
+
+def _broken(ours, name, change):
+    theirs = {k: v.copy() for k, v in ours.items()}
+    theirs[name] = change(theirs[name])
+    return theirs
+
+
+# --- their arrays must hold real numbers -------------------------------------------------------------
+@pytest.mark.parametrize("change, kind", [
+    (lambda x: x.astype(np.complex64) + 1j, "complex64"),  # the real part is right: it passed, exit 0
+    (lambda x: x.astype(str), "<U"),  # text of the right numbers: it passed, exit 0
+    (lambda x: np.zeros(x.shape, "S3"), "|S3"),  # a traceback-free but unexplained "could not convert" error
+    (lambda x: np.zeros(x.shape, "m8[s]"), "timedelta64"),
+    (lambda x: np.zeros(x.shape, [("a", "f4")]), "[('a'"),
+])
+def test_a_point_that_is_not_real_numbers_is_a_usage_error_naming_its_dtype(traced, change, kind):
+    ours, inputs = traced
+    theirs = _broken(ours, "layers.0.ffn.activation", change)
+    report = compare(ours, theirs, where=inputs["attention_mask"])
+    assert report.exit_code == 2, format_text(report)
+    problem = next(p for p in report.usage_problems if p.startswith("layers.0.ffn.activation"))
+    assert "not real numbers" in problem and kind in problem
+
+
+# --- every one of their names is compared ------------------------------------------------------------
+def test_a_broken_alias_of_a_point_they_also_dumped_is_compared(traced):
+    """hidden_states.1 is layers.0: a dump with both, the alias wrong, used to compare only the first one."""
+    ours, inputs = traced
+    theirs = dict(ours)
+    theirs["hidden_states.1"] = ours["layers.0"] + 1.0
+    report = compare(ours, theirs, where=inputs["attention_mask"])
+    assert report.exit_code == 1, format_text(report)
+    first = report.first_divergence
+    assert (first.name, first.their_name) == ("layers.0", "hidden_states.1")
+    assert [p.their_name for p in report.points if p.name == "layers.0"] == ["layers.0", "hidden_states.1"]
+    assert not report.not_compared
+
+
+# --- hostile .npz files --------------------------------------------------------------------------------
+def _npy_header(shape, descr="<f8"):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def test_an_npz_whose_header_claims_a_huge_array_is_refused_without_allocating(tmp_path):
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as archive:  # 8 TB claimed, 64 bytes stored: was a MemoryError traceback
+        archive.writestr("embeddings.npy", _npy_header((10 ** 6, 10 ** 6)) + b"\0" * 64)
+    with pytest.raises(ValueError, match="embeddings.*claims.*truncated or corrupt"):
+        read_trace(path)
+
+
+def test_an_npz_that_inflates_beyond_the_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    from xlmr_np.audit import trace as trace_module
+
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("embeddings.npy", _npy_header((2 ** 20,)) + bytes(8 * 2 ** 20))  # 8 MiB of zeros
+    assert path.stat().st_size < 2 ** 16
+    monkeypatch.setattr(trace_module, "MAX_NPZ_BYTES", 2 ** 22)  # a 4 MiB limit stands in for the machine's
+    with pytest.raises(ValueError, match="inflate to 8.4 MB.*more than the 4.2 MB"):
+        read_trace(path)
+
+
+def test_the_trace_command_refuses_a_lying_npz_with_one_line(tmp_path, capsys):
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("embeddings.npy", _npy_header((10 ** 6, 10 ** 6)) + b"\0" * 64)
+    code = cli.main(["trace", "--model", str(CASE), "--ids", "0 5 6 2", "--against", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("xlmr-np: error: --against") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- --format json is JSON whatever happens ---------------------------------------------------------------
+@pytest.mark.parametrize("options", [
+    ["--tolerance", "nonsense"],
+    ["--atol", "-1"],
+    ["--against", "no-such-file.npz"],
+    ["--ids", "0 5 x 2"],
+])
+def test_format_json_prints_a_json_object_on_usage_errors_too(tmp_path, capsys, options):
+    argv = ["trace", "--model", str(CASE), "--format", "json"] + options
+    if "--ids" not in options:
+        argv += ["--ids", "0 5 6 2"]
+    if "--against" not in options:
+        theirs = tmp_path / "theirs.npz"
+        np.savez(theirs, embeddings=np.zeros((1, 4, 32)))
+        argv += ["--against", str(theirs)]
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 2 and report["exit_code"] == 2 and report["status"] == "usage_error"
+    assert report["first_divergence"] is None and report["points"] == []
+    assert err.startswith("xlmr-np: error: ") and report["problems"] == [err.strip().removeprefix("xlmr-np: error: ")]
