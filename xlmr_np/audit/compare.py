@@ -204,19 +204,17 @@ def compare(ours: dict, theirs: dict, tolerance="float32", where=None, expect="a
     by_name, not_compared = {}, []
     for their_name, value in theirs.items():
         name = canonical_name(their_name)
-        if name in by_name:
-            not_compared.append((their_name, f"the same point as {by_name[name][0]!r}"))
-        elif name not in ours:
+        if name not in ours:
             close = difflib.get_close_matches(name, list(ours), n=1)
             not_compared.append((their_name, "not a point of ours" + (f" (did you mean {close[0]!r}?)"
                                                                        if close else "")))
-        else:
-            by_name[name] = (their_name, value)
+        else:  # two of their names for one point (layers.0 and hidden_states.1): each is compared
+            by_name.setdefault(name, []).append((their_name, value))
     if where is not None:
         where = np.asarray(where).astype(bool)
         where = where.reshape(-1, where.shape[-1]) if where.ndim == 3 else where
-    points = [compare_point(name, ours[name], *by_name[name][::-1], tolerance, where)
-              for name in ours if name in by_name]
+    points = [compare_point(name, ours[name], value, their_name, tolerance, where)
+              for name in ours for their_name, value in by_name.get(name, ())]
     missing = [name for name in expected_names(ours, expect) if name not in by_name]
     return Report(points, missing, not_compared, tolerance, expect if isinstance(expect, str) else ",".join(expect))
 
