@@ -146,9 +146,50 @@ def token_ids(ids):
     return np.array(rows, dtype=np.int64)
 
 
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: assume 16 GB
+        return 16 * 10 ** 9
+
+
+# The most an .npz of activations may inflate to (the sum of its members' uncompressed sizes): half this
+# machine's memory, so that a small deflated file of zeros (a zip bomb) is refused before it is read.
+MAX_NPZ_BYTES = _physical_memory() // 2
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 10 ** 9 else f"{n / 1e6:.1f} MB" if n >= 10 ** 6 else f"{n} bytes"
+
+
+def check_npy_sizes(path, archive: zipfile.ZipFile):
+    """Refuse an .npz before numpy allocates anything for it: the members must inflate to at most MAX_NPZ_BYTES
+    in all, and each .npy header's shape must fit in the bytes its member stores (numpy allocates what the
+    header claims before reading, so an 8-byte member claiming 10^12 floats was a MemoryError)."""
+    infos = [info for info in archive.infolist() if not info.is_dir()]
+    total = sum(info.file_size for info in infos)
+    if total > MAX_NPZ_BYTES:
+        raise ValueError(f"its arrays would inflate to {_megabytes(total)}, more than the {_megabytes(MAX_NPZ_BYTES)} "
+                         f"this reader allows (half this machine's memory); dump fewer points or a smaller batch")
+    for info in infos:
+        with archive.open(info) as member:
+            try:
+                version = np.lib.format.read_magic(member)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(member) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(member))
+            except ValueError:
+                continue  # not an .npy: np.load reports it
+            claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if not dtype.hasobject and member.tell() + claimed > info.file_size:
+                raise ValueError(f"array {info.filename.removesuffix('.npy')!r} claims shape {list(shape)} "
+                                 f"({_megabytes(claimed)} of {dtype}) but stores {_megabytes(info.file_size)}: the "
+                                 f"file is truncated or corrupt")
+
+
 def read_trace(path) -> dict:
     """An .npz of activations (another implementation's trace) as {name: array}; a ValueError names the file and
-    what is wrong with it (not an .npz archive, or an array of Python objects rather than numbers)."""
+    what is wrong with it (not an .npz archive, an array of Python objects rather than numbers, arrays that
+    would inflate beyond MAX_NPZ_BYTES, a header that claims more than its member stores)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file")
@@ -157,6 +198,11 @@ def read_trace(path) -> dict:
         raise ValueError(f"{path}: {kind}; the trace to compare with is an .npz with one array per activation name "
                          f"(numpy.savez(path, embeddings=..., **{{'layers.0': ...}}))")
     try:
+        with zipfile.ZipFile(path) as archive:
+            try:
+                check_npy_sizes(path, archive)
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
         with np.load(path, allow_pickle=False) as data:
             arrays = {}
             for name in data.files:
