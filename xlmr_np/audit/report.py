@@ -57,6 +57,14 @@ def format_json(report: Report) -> str:
     return json.dumps(report_dict(report), indent=1, allow_nan=False)
 
 
+def usage_error_json(problem: str, expect="all") -> str:
+    """The JSON report of a trace that stopped before comparing anything (a bad option, an unreadable file, a
+    changed checkpoint): the same keys, exit_code 2, nothing compared, `problem` as the one sentence."""
+    return json.dumps({"schema": "xlmr_np.trace.report/1", "exit_code": 2, "status": STATUS[2], "tolerance": None,
+                       "expect": expect, "first_divergence": None, "points": [], "missing": [], "not_compared": [],
+                       "problems": [problem]}, indent=1)
+
+
 def _e(value, width=8, digits=1) -> str:
     return f"{value:{width}.{digits}e}" if math.isfinite(value) else f"{'-' if math.isnan(value) else value!s:>{width}}"
 

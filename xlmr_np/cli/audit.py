@@ -212,6 +212,20 @@ def trace_tolerance(args):
 
 
 def run_trace(args) -> int:
+    """The trace command; with --format json, a usage error before the comparison prints a JSON report too
+    (exit_code 2, the error as its one problem), so that CI always reads a JSON object from stdout."""
+    try:
+        return _run_trace(args)
+    except (UsageError, ValueError, OSError) as err:
+        if args.format == "json":
+            from ..audit.report import usage_error_json
+            from .common import one_line
+
+            print(usage_error_json(one_line(str(err)), args.expect))
+        raise
+
+
+def _run_trace(args) -> int:
     import json
 
     from ..audit import bundle
