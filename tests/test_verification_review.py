@@ -122,3 +122,36 @@ def test_format_json_prints_a_json_object_on_usage_errors_too(tmp_path, capsys, 
     assert code == 2 and report["exit_code"] == 2 and report["status"] == "usage_error"
     assert report["first_divergence"] is None and report["points"] == []
     assert err.startswith("xlmr-np: error: ") and report["problems"] == [err.strip().removeprefix("xlmr-np: error: ")]
+
+
+# --- a tampered bundle manifest -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "golden"
+    assert cli.main(["golden", "export", "--model", str(CASE), "--seed", "3", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m.__setitem__("inputs", []),
+    lambda m: m.pop("inputs"),
+    lambda m: m.__setitem__("inputs", {}),
+    lambda m: m["inputs"].__setitem__("input_ids", "x"),
+    lambda m: m["inputs"]["input_ids"].__setitem__("file", 5),
+    lambda m: m["points"].__setitem__("float32", []),
+    lambda m: m["points"].__setitem__("float32", ["x"]),
+    lambda m: [r.pop("file") for r in m["points"]["float32"]],
+], ids=["inputs-list", "no-inputs", "inputs-empty", "input-record-text", "file-number", "points-empty",
+        "point-record-text", "points-without-files"])
+def test_a_tampered_manifest_is_one_error_line_not_a_traceback(bundle_dir, tmp_path, capsys, edit):
+    import shutil
+
+    copy = tmp_path / "tampered"
+    shutil.copytree(bundle_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    edit(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    code = cli.main(["trace", "--model", str(CASE), "--bundle", str(copy)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("xlmr-np: error: --bundle") and "manifest.json" in err, err

@@ -251,7 +251,13 @@ def is_bundle(path) -> bool:
     return Path(path).is_dir() and (Path(path) / "manifest.json").is_file()
 
 
+def _malformed(bundle: Path, what: str) -> ValueError:
+    return ValueError(f"{bundle}/manifest.json: {what}; the manifest was edited or damaged: export the bundle again")
+
+
 def _read_npy(bundle: Path, record: dict, what: str):
+    if not isinstance(record, dict) or not isinstance(record.get("file"), str):
+        raise _malformed(bundle, f"the record of {what} has no \"file\" name")
     relative = record["file"]
     path = (bundle / relative).resolve()
     if bundle.resolve() not in path.parents:
@@ -268,8 +274,14 @@ def read_bundle_inputs(bundle) -> tuple:
     """(manifest, inputs) of a bundle, each input file's sha256 checked against the manifest first."""
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
-    inputs = {name: _read_npy(bundle, record, f"input {name}") for name, record in manifest["inputs"].items()}
-    return manifest, inputs
+    records = manifest.get("inputs")
+    if not isinstance(records, dict) or "input_ids" not in records:
+        raise _malformed(bundle, "no \"inputs\" object with input_ids")
+    inputs = {name: _read_npy(bundle, record, f"input {name}") for name, record in records.items()}
+    try:
+        return manifest, check_inputs(inputs, f"{bundle}/inputs")
+    except ValueError as err:
+        raise _malformed(bundle, str(err)) from None
 
 
 def read_bundle(bundle, dtype=None):
@@ -279,16 +291,25 @@ def read_bundle(bundle, dtype=None):
     manifest, inputs = read_bundle_inputs(bundle)
     points = {}
     for kind in ([dtype] if dtype else manifest.get("dtypes", [])):
-        if kind not in manifest.get("points", {}):
-            raise ValueError(f"{bundle}: holds no {kind} trace (it has {', '.join(manifest.get('dtypes', []))})")
+        if not isinstance(manifest.get("points"), dict) or kind not in manifest["points"]:
+            raise ValueError(f"{bundle}: holds no {kind} trace (it has {', '.join(map(str, manifest.get('dtypes', [])))})")
         records = manifest["points"][kind]
-        if records and "file" in records[0]:
+        if not records or not isinstance(records, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("name"), str) for r in records):
+            raise _malformed(bundle, f"\"points\": {kind!r} is not a list of named point records")
+        if "file" in records[0]:
             points[kind] = {r["name"]: _read_npy(bundle, r, f"{kind} point {r['name']}") for r in records}
         else:
             from ..weights.safetensors_file import load_file
 
-            record = manifest["safetensors"][kind]
-            path = bundle / record["file"]
+            record = (manifest.get("safetensors") or {}).get(kind) if isinstance(manifest.get("safetensors"), dict) \
+                else None
+            if not isinstance(record, dict) or not isinstance(record.get("file"), str):
+                raise _malformed(bundle, f"the {kind} points name no file and no \"safetensors\" file holds them")
+            path = (bundle / record["file"]).resolve()
+            if bundle.resolve() not in path.parents or not path.is_file():
+                raise _malformed(bundle, f"the {kind} safetensors file {record['file']!r} is missing or lies "
+                                         f"outside the bundle")
             if sha256_file(path) != record["sha256"]:
                 raise ProvenanceError(f"{bundle}: {record['file']} changed since the bundle was recorded")
             loaded = load_file(path)
