@@ -155,3 +155,13 @@ def test_a_tampered_manifest_is_one_error_line_not_a_traceback(bundle_dir, tmp_p
     code = cli.main(["trace", "--model", str(CASE), "--bundle", str(copy)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("xlmr-np: error: --bundle") and "manifest.json" in err, err
+
+
+def test_golden_export_over_a_symlink_loop_says_it_exists(tmp_path, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)  # Path.exists() is False for it: export went on and failed with "[Errno 20] ... -> 'loop'"
+    for extra in ([], ["--overwrite"]):
+        code = cli.main(["golden", "export", "--model", str(CASE), "--seed", "1", "--out", str(loop)] + extra)
+        err = capsys.readouterr().err
+        assert code == 2 and f"{loop} exists" in err and "Errno" not in err, err
+        assert loop.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["loop"]  # nothing left behind

@@ -171,7 +171,7 @@ def export_bundle(model_dir, inputs: dict, out, cls, dtypes=DTYPES, array_format
     if bad or not dtypes:
         raise ValueError(f"dtypes {list(dtypes)}: choose from {', '.join(DTYPES)}")
     out = Path(out)
-    if out.exists():
+    if os.path.lexists(out):  # a symbolic link to nowhere (or to itself) exists too: Path.exists() says False
         if not overwrite:
             raise ValueError(f"{out} exists: pass --overwrite to replace it, or choose another --out")
         if not (out / "manifest.json").is_file():
@@ -220,7 +220,7 @@ def export_bundle(model_dir, inputs: dict, out, cls, dtypes=DTYPES, array_format
         with open(work / "manifest.json", "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
-        if out.exists():
+        if os.path.lexists(out):
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, old / out.name)
             os.replace(work, out)
