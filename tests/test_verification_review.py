@@ -165,3 +165,45 @@ def test_golden_export_over_a_symlink_loop_says_it_exists(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and f"{loop} exists" in err and "Errno" not in err, err
         assert loop.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["loop"]  # nothing left behind
+
+
+# --- fuzz: their program cannot hang us or fill our memory -------------------------------------------------
+def _program(tmp_path, body):
+    script = tmp_path / "their_port.py"
+    script.write_text("import os, sys, time\n" + body)
+    import sys
+
+    return [sys.executable, str(script), "{inputs}", "{outputs}"]
+
+
+def _fuzz_inputs():
+    return {"input_ids": np.array([[0, 5, 2]]), "attention_mask": np.ones((1, 3), np.int64)}
+
+
+def test_fuzz_timeout_holds_when_their_program_leaves_a_process_holding_its_output(tmp_path):
+    """A daemonised grandchild (its own session, out of the killed process group) kept the pipes open:
+    communicate() after the kill waited for it, 30 s here, forever for a real daemon."""
+    import time
+
+    from xlmr_np.audit.fuzz import run_program
+
+    words = _program(tmp_path, "if os.fork() == 0:\n    os.setsid(); time.sleep(20); os._exit(0)\ntime.sleep(60)\n")
+    start = time.monotonic()
+    outcome, _ = run_program(words, _fuzz_inputs(), tmp_path, timeout=2)
+    assert outcome.kind == "timeout" and time.monotonic() - start < 10
+
+
+def test_fuzz_does_not_keep_what_their_program_prints(tmp_path):
+    """300 MB on stdout and on stderr were held in memory (a 3 GB flood took 6 GB); only stderr's tail is kept."""
+    import resource
+
+    from xlmr_np.audit.fuzz import run_program
+
+    words = _program(tmp_path, "chunk = b'x' * (1 << 20)\nfor _ in range(300):\n"
+                               "    sys.stdout.buffer.write(chunk); sys.stderr.buffer.write(chunk)\n"
+                               "sys.stderr.write('\\nlast words\\n'); sys.exit(3)\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    outcome, _ = run_program(words, _fuzz_inputs(), tmp_path, timeout=60)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert outcome.kind == "crashed" and "status 3" in outcome.detail and "last words" in outcome.detail
+    assert len(outcome.detail) < 2000 and grown < 100 * 1024, grown

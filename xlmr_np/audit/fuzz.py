@@ -142,19 +142,24 @@ def run_program(words: list, inputs: dict, workdir, timeout: float):
         out_path.unlink()
     np.savez(in_path, **inputs)
     args = [w.replace("{inputs}", str(in_path)).replace("{outputs}", str(out_path)) for w in words]
-    try:
-        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   start_new_session=True)
-    except FileNotFoundError:
-        raise ValueError(f"--command: program {args[0]!r} not found") from None
-    except PermissionError:
-        raise ValueError(f"--command: program {args[0]!r} is not executable") from None
-    try:
-        _, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # their program and whatever it started
-        process.communicate()
-        return Outcome("timeout", f"their program did not finish within {timeout:g} s"), {}
+    # Their stdout is dropped and their stderr goes to a file of which only the tail is read: pipes kept all
+    # they printed in memory, and a process they left behind holding a pipe made us wait past the timeout.
+    with open(workdir / "stderr.txt", "w+b") as stderr_file:
+        try:
+            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=stderr_file, start_new_session=True)
+        except FileNotFoundError:
+            raise ValueError(f"--command: program {args[0]!r} not found") from None
+        except PermissionError:
+            raise ValueError(f"--command: program {args[0]!r} is not executable") from None
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # their program and whatever it started in its group
+            process.wait()
+            return Outcome("timeout", f"their program did not finish within {timeout:g} s"), {}
+        stderr_file.seek(max(0, stderr_file.seek(0, os.SEEK_END) - 1000))
+        stderr = stderr_file.read()
     if process.returncode != 0:
         return Outcome("crashed", f"their program exited with status {process.returncode}"
                                   + (f": {_tail(stderr)}" if _tail(stderr) else "")), {}
