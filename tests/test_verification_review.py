@@ -207,3 +207,20 @@ def test_fuzz_does_not_keep_what_their_program_prints(tmp_path):
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert outcome.kind == "crashed" and "status 3" in outcome.detail and "last words" in outcome.detail
     assert len(outcome.detail) < 2000 and grown < 100 * 1024, grown
+
+
+# --- options and inputs that said something misleading ---------------------------------------------------
+def test_an_expect_glob_that_matches_none_of_our_points_is_refused(traced):
+    """--expect "layer.*" (a typo for layers.*) required nothing: a dump missing every layer point passed."""
+    ours, inputs = traced
+    with pytest.raises(ValueError, match="'layer.\\*' matches none of our points"):
+        compare(ours, {"embeddings": ours["embeddings"]}, where=inputs["attention_mask"], expect="layer.*")
+    assert compare(ours, {"embeddings": ours["embeddings"]}, where=inputs["attention_mask"],
+                   expect="layers.*").exit_code == 2  # the right glob: every layer point is missing
+
+
+def test_uint64_ids_beyond_int64_are_not_reported_as_negative():
+    from xlmr_np.audit.trace import check_inputs
+
+    with pytest.raises(ValueError, match="input_ids holds 9223372036854775813, beyond int64"):
+        check_inputs({"input_ids": np.full((1, 3), 2 ** 63 + 5, dtype=np.uint64)})

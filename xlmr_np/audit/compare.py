@@ -191,6 +191,10 @@ def expected_names(ours, expect) -> list:
     patterns = {"outputs": OUTPUT_PATTERNS, "fields": FIELD_NAMES}.get(expect) if isinstance(expect, str) else None
     if patterns is None:
         patterns = [p.strip() for p in (expect.split(",") if isinstance(expect, str) else expect) if p.strip()]
+        unmatched = [p for p in patterns if not fnmatch.filter(names, p)]
+        if unmatched:  # a typo ("layer.*") would require nothing
+            raise ValueError(f"--expect: {', '.join(map(repr, unmatched))} matches none of our points; use all, "
+                             f"outputs, fields or globs over the names of `trace --help` (e.g. \"layers.*.ffn.*\")")
     return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
