@@ -118,6 +118,9 @@ def check_inputs(arrays: dict, where="inputs") -> dict:
         if value.dtype.kind not in "iub":
             raise ValueError(f"{where}: {name} holds {value.dtype} values; token ids, masks, types "
                              f"and positions are integers (e.g. int64)")
+        if value.dtype.kind == "u" and value.size and value.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{where}: {name} holds {value.max()}, beyond int64; token ids, masks, types and "
+                             f"positions are small integers")
         if value.shape != shape:
             raise ValueError(f"{where}: {name} has shape {list(value.shape)} but input_ids has "
                              f"{list(shape)}; they must match")
