@@ -40,6 +40,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..core import model
+from . import bias_gelu, fused_qkv, residual_norm
 from .openblas import openblas, thread_limit
 
 # Below this many tokens in the batch (B * T) the threads cost more than they save: with xlm-roberta-base's
@@ -93,54 +94,51 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
 
 def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states, trace,
          layer_ids, kernels):
+    """The layers with the row split (2 barriers per layer): see the module's docstring."""
     xp = array_module(x)
     keep_states = output_hidden_states or trace is not None
     batch, length, hidden = x.shape
     rows_total, n, head_dim = batch * length, team.size, cfg.head_dim
     layers = [model.sub(params, f"layers.{i}") for i in layer_ids]
-    heads = _shares(cfg.num_attention_heads, n)  # thread i's heads, FFN columns and rows
-    ffn_columns = _shares(cfg.intermediate_size, n)
+    heads = _shares(cfg.num_attention_heads, n)  # thread i's heads and rows
     rows = _shares(rows_total, n)
+    fuse_qkv = fused_qkv.enabled()
     # Hidden states: all kept when returned, else two buffers in turn after x (layer i reads one, writes the other).
     states = [x] + [xp.empty_like(x) for _ in range(len(layers) if keep_states else min(2, len(layers)))]
 
     def slot(i):  # the index in `states` of the i-th layer's input (i = len(layers): the last output)
         return i if keep_states or i == 0 else 1 + (i - 1) % 2
 
-    partial = xp.empty((n, rows_total, hidden), dtype=x.dtype)  # [n, M, D]: each thread's partial sums
-    h = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: the layer's attention output
+    context = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: every thread's heads side by side
     probs = [xp.empty((batch, cfg.num_attention_heads, length, length), dtype=x.dtype) if output_attentions
              else None for _ in layers]  # [B, H, T, S] each
     cache = [tuple(xp.empty((batch, cfg.num_attention_heads, length, head_dim), dtype=x.dtype) for _ in "kv")
              for _ in layers] if use_cache else None  # (k, v) [B, H, S, Dh] per layer
 
     def share(i):
-        own_heads, own_ffn, own_rows = heads[i], ffn_columns[i], rows[i]
-        cols = slice(own_heads.start * head_dim, own_heads.stop * head_dim)  # its slice of the hidden dim
+        own_heads, own_rows = heads[i], rows[i]
+        cols = slice(own_heads.start * head_dim, own_heads.stop * head_dim)  # its heads' slice of the hidden dim
+        m = own_rows.stop - own_rows.start
+        h = xp.empty((m, hidden), dtype=x.dtype)  # [m, D]: its rows of the attention sub-layer's output
+        inner = xp.empty((m, cfg.intermediate_size), dtype=x.dtype)  # [m, F]: its rows of the FFN's inside
         for index, p in enumerate(layers):
             x_in, x_out = states[slot(index)], states[slot(index + 1)]  # [B, T, D] each
             attn, ffn = model.sub(p, "attention"), model.sub(p, "ffn")
-            own = dict(attn, **{f"{w}.{kind}": attn[f"{w}.{kind}"][cols] for w in ("query", "key", "value")
-                                for kind in ("weight", "bias")})  # its rows of W_q, W_k, W_v (views)
             layer_head_mask = None if head_mask is None else head_mask[layer_ids[index]][own_heads]
-            context, own_probs, own_kv = model.attention(own, cfg, x_in, mask, own_heads.stop - own_heads.start,
-                                                         layer_head_mask, cached=use_cache,
-                                                         keep_probs=output_attentions, kernels=kernels)  # [B, T, D/n]
+            own_context, own_probs, own_kv = _own_attention(attn, cfg, x_in, mask, own_heads, cols, layer_head_mask,
+                                                            use_cache, output_attentions, fuse_qkv, kernels)
+            context[:, cols] = own_context.reshape(rows_total, -1)  # [B, T, D/n] into [M, D]
             if output_attentions:
                 probs[index][:, own_heads] = own_probs  # [B, H/n, T, S] into [B, H, T, S]
             if use_cache:
                 for whole, own_part in zip(cache[index], own_kv):
                     whole[:, own_heads] = own_part  # [B, H/n, S, Dh] into [B, H, S, Dh]
-            partial_product(context.reshape(rows_total, -1), attn["out.weight"][:, cols], out=partial[i])  # [M, D]
-            team.barrier.wait()
-            _sum_norm(partial[:, own_rows], attn, cfg, x_in.reshape(rows_total, hidden)[own_rows], out=h[own_rows])
-            team.barrier.wait()
-            own_in = {"in.weight": ffn["in.weight"][own_ffn], "in.bias": ffn["in.bias"][own_ffn]}  # its FFN rows
-            inner = model.ffn_inner(own_in, cfg, h, kernels)  # [M, D] -> [M, F/n]
-            partial_product(inner, ffn["out.weight"][:, own_ffn], out=partial[i])  # [M, F/n] -> [M, D]
-            team.barrier.wait()
-            _sum_norm(partial[:, own_rows], ffn, cfg, h[own_rows], out=x_out.reshape(rows_total, hidden)[own_rows])
-            team.barrier.wait()
+            team.barrier.wait()  # the context of every head is in place
+            x_rows = x_in.reshape(rows_total, hidden)[own_rows]  # [m, D]
+            residual_norm.residual_norm(attn, cfg, context[own_rows], x_rows, out=h)  # [m, D]
+            bias_gelu.ffn_inner(ffn, cfg, h, kernels, out=inner)  # [m, D] -> [m, F]
+            residual_norm.residual_norm(ffn, cfg, inner, h, out=x_out.reshape(rows_total, hidden)[own_rows])
+            team.barrier.wait()  # the layer's output is complete: the next layer's attention reads all of it
 
     team.run(share)
     if trace is not None:
@@ -155,17 +153,20 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
     }
 
 
-def partial_product(x, weight_columns, out):
-    """x @ weight_columns^T into out: [M, D/n] @ [D/n, D] -> [M, D], one thread's share of a sum over D (or F)."""
-    return array_module(x).matmul(x, weight_columns.T, out=out)
-
-
-def _sum_norm(partials, p, cfg, residual, out):
-    """LayerNorm(sum of the partial products + bias + residual) for some rows: core.model.residual_norm's arithmetic
-    with its dense layer summed in pieces."""
-    array_module(out).sum(partials, axis=0, out=out)  # [n, rows, D] -> [rows, D]
-    out += p["out.bias"]
-    model.add_norm(p, cfg, out, residual)
+def _own_attention(attn, cfg, x, mask, own_heads, cols, head_mask, use_cache, output_attentions, fuse_qkv,
+                   kernels):
+    """core.model.attention for one thread's heads: (context [B, T, D/n], probs [B, H/n, T, S] | None, (k, v))."""
+    heads = own_heads.stop - own_heads.start
+    if not fuse_qkv:
+        own = dict(attn, **{f"{w}.{kind}": attn[f"{w}.{kind}"][cols] for w in ("query", "key", "value")
+                            for kind in ("weight", "bias")})  # its rows of W_q, W_k, W_v (views)
+        return model.attention(own, cfg, x, mask, heads, head_mask, cached=use_cache, keep_probs=output_attentions,
+                               kernels=kernels)
+    q, k, v = (model.split_heads(a, heads) for a in fused_qkv.project(x, attn, cols))  # [B, H/n, T, Dh] each
+    relative = cfg.position_embedding_type != "absolute"  # as core.model.attention decides for self-attention
+    context, probs = (kernels or model.REFERENCE).attention(attn, cfg, q, k, v, mask, head_mask, use_cache, relative,
+                                                            output_attentions)
+    return context, probs, (k, v)
 
 
 def _shares(total: int, parts: int):
