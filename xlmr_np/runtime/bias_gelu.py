@@ -4,7 +4,7 @@ core.model.ffn_inner runs `linear` (the GEMM, then `y += bias`: one more pass ov
 12 MB at 8 x 128 tokens for xlm-roberta-base) and then the activation (for the exact GELU, runtime/gelu.py's
 blocked GELU: ~28 passes over each 64 K-element block). Here the GEMM writes its product without the bias
 (matmul(out=) into a buffer the caller may reuse), and then, for each block of rows that fits the caches
-(gelu.BLOCK_ELEMENTS elements), the bias is added and the activation runs on that block while it is in the
+(BLOCK_ELEMENTS elements, as runtime/gelu.py's blocks), the bias is added and the activation runs on that block while it is in the
 cache: one pass over DRAM fewer, no temporary.
 
 The same operations in the same order on every element (the GEMM, + bias, the activation, which is
@@ -24,15 +24,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import model
-from . import gelu
+from .gelu import BLOCK_ELEMENTS, applies_blocked, gelu_block, gelu_in_place
 
 
 def applies(p, cfg, h, kernels=None) -> bool:
-    """Whether `ffn_inner` below serves: NumPy arrays (a memory-mapped weight is one too)."""
+    """Whether `ffn_inner_in_blocks` below serves: NumPy arrays (a memory-mapped weight is one too)."""
     return type(h) is np.ndarray and isinstance(p["in.weight"], np.ndarray)
 
 
-def ffn_inner(p, cfg, h, kernels=None, out=None):
+def ffn_inner_in_blocks(p, cfg, h, kernels=None, out=None):
     """act(h W_in^T + b_in): core.model.ffn_inner's result [..., F] for h [..., D]; `out` an [M, F] buffer or None."""
     if not applies(p, cfg, h, kernels):
         return model.ffn_inner(p, cfg, h, kernels)
@@ -41,15 +41,15 @@ def ffn_inner(p, cfg, h, kernels=None, out=None):
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=np.result_type(rows, weight)) if out is None else out
     product_without_bias(rows, weight, out)  # [M, D] @ [D, F] -> [M, F]
     act = (kernels or model.REFERENCE).activation(cfg.hidden_act)
-    step = max(1, gelu.BLOCK_ELEMENTS // max(1, out.shape[1]))  # rows per block
-    blocked = act is gelu.gelu_in_place and gelu.applies_blocked(out)
+    step = max(1, BLOCK_ELEMENTS // max(1, out.shape[1]))  # rows per block
+    blocked = act is gelu_in_place and applies_blocked(out)
     scratch = np.empty((4, min(step, out.shape[0]) * out.shape[1]), dtype=np.float64) if blocked else None
     for start in range(0, out.shape[0], step):
         block = out[start:start + step]  # [r, F], C-contiguous
         block += bias  # as core.ops.linear adds it: after the GEMM, in the product's dtype
         if blocked:
             flat = block.reshape(-1)
-            gelu.gelu_block(flat, flat, scratch)
+            gelu_block(flat, flat, scratch)
         else:
             result = act(block)
             if result is not block:

@@ -1,7 +1,7 @@
 """Q, K and V as one product: the [3D', D] concatenation of a share of W_q, W_k, W_v, built once and kept.
 
 core.model.attention makes three [M, D] @ [D, D'] products (D' = the heads a caller computes: all of them,
-or a thread's share in runtime/threaded_encoder.py), each followed by its own bias pass. `project` below
+or a thread's share in runtime/threaded_encoder.py), each followed by its own bias pass. `project_qkv` below
 makes one [M, D] @ [D, 3D'] product and one bias pass, and q, k, v are views into it: the same sums in the
 same order per element (each column of the product is one row of one of the three weights), so the same
 numbers as the three products to the GEMM's rounding (OpenBLAS may block a wider product differently).
@@ -13,7 +13,7 @@ for each (layer, share) and kept while the model's weight arrays live (a weak re
 array: a model that is freed takes its copies with it). A weight changed IN PLACE after a forward is not
 seen by the copy; assign a new array instead (what load_state_dict-like code here does).
 
-Whether it is used: `enabled()`, from XLMR_NP_FUSED_QKV (1 on, 0 off); the default and what it gained:
+Whether it is used: `fuse_qkv()`, from XLMR_NP_FUSED_QKV (1 on, 0 off); the default and what it gained:
 docs/performance.md, "Fused QKV".
 
 Shape legend: M rows, D hidden, D' the share's width (its heads x head dim).
@@ -32,7 +32,7 @@ _CACHE: dict = {}  # (ids of the source arrays, share) -> (weak references to th
 _BUILDING = threading.Lock()
 
 
-def enabled() -> bool:
+def fuse_qkv() -> bool:
     """XLMR_NP_FUSED_QKV=1 or 0 if set, else DEFAULT."""
     value = os.environ.get("XLMR_NP_FUSED_QKV", "").strip()
     if not value:
@@ -57,7 +57,7 @@ def weights(p, share: slice):
     return weight, bias
 
 
-def project(x, p, share: slice):
+def project_qkv(x, p, share: slice):
     """(q, k, v), each [B, T, D'] (views of one [M, 3D'] product), for x [B, T, D] and the rows `share`."""
     weight, bias = weights(p, share)
     batch, length, hidden = x.shape

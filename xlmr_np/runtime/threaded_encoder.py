@@ -5,18 +5,25 @@ caller and n - 1 helpers) run the layer stack together, each on its own share, w
 one thread for the duration so that the n streams of GEMMs do not fight over the cores. Per layer, thread i:
 
   1. runs core.model.attention on its heads (its rows of W_q, W_k, W_v, and the head count passed
-     explicitly); then its part of the output projection, context_i @ W_o[:, cols_i]^T: a [M, D] partial sum
-     over its slice of the hidden dimension (M = B * T)
-                          -- barrier: all partial sums are ready --
-  2. for its rows: sum of the partial sums + b_o, then core.model.add_norm with the residual -> h
-                          -- barrier: h is complete --
-  3. its FFN columns: core.model.ffn_inner on its rows of W_in, then @ W_out[:, cols_i]^T, again a partial sum
-                          -- barrier --
-  4. for its rows: sum + b_out, add_norm with the residual h -> the layer's output
-                          -- barrier: the next layer reads all of it --
+     explicitly; with XLMR_NP_FUSED_QKV=1 the three as one product, runtime/fused_qkv.py) and writes its
+     heads' context into its columns of one shared [M, D] context (M = B * T)
+                          -- barrier: every head's context is in place --
+  2. for its rows of the batch: the output projection (all of W_o) + b_o + the residual, LayerNorm
+     (runtime/residual_norm.py) -> h; the FFN's inside (all of W_in, + b_in, GELU: runtime/bias_gelu.py);
+     its output projection + b_out + h, LayerNorm, written into its rows of the layer's output
+                          -- barrier: the next layer's attention reads all of it --
 
-The arithmetic is the core's; only the order of two float32 sums changes (the hidden and FFN dimensions are
-summed in n pieces), so results equal core.model.encoder's to rounding (tests/test_threaded_encoder.py).
+Two barriers per layer, and no partial sums: the path before this one split the output projection and the
+FFN by columns (each thread a slice of the hidden and FFN dimensions, [n, M, D] partial sums added up by
+rows), with four barriers per layer; the row split measured as fast or faster at every shape
+(docs/performance.md, "The row-split threaded layer"). Each thread now reads all of W_o, W_in and W_out
+(shared in the L3 cache) instead of its slice.
+
+The arithmetic is the core's, row by row: the output projections, the FFN and the LayerNorms of a row are the
+same operations in the same order as in core.model.encoder (runtime/residual_norm.py and bias_gelu.py equal
+core.model.residual_norm and ffn_inner bit for bit); only the GEMMs' blocking differs with the number of
+rows a thread multiplies (and with fused QKV the width of that product), so results equal
+core.model.encoder's to rounding (tests/test_threaded_encoder.py).
 `applies` decides when this path is taken: NumPy arrays, no past cache and no cross-attention, numpy's BLAS
 is OpenBLAS (the only one whose thread count we can set), and inputs large enough to pay for the threads.
 Only one threaded forward runs at a time: a concurrent caller takes core.model.encoder.
@@ -40,7 +47,9 @@ import numpy as np
 
 from ..backend import array_module
 from ..core import model
-from . import bias_gelu, fused_qkv, residual_norm
+from .bias_gelu import ffn_inner_in_blocks
+from .fused_qkv import fuse_qkv, project_qkv
+from .residual_norm import residual_norm_in_blocks
 from .openblas import openblas, thread_limit
 
 # Below this many tokens in the batch (B * T) the threads cost more than they save: with xlm-roberta-base's
@@ -102,7 +111,7 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
     layers = [model.sub(params, f"layers.{i}") for i in layer_ids]
     heads = _shares(cfg.num_attention_heads, n)  # thread i's heads and rows
     rows = _shares(rows_total, n)
-    fuse_qkv = fused_qkv.enabled()
+    fused = fuse_qkv()
     # Hidden states: all kept when returned, else two buffers in turn after x (layer i reads one, writes the other).
     states = [x] + [xp.empty_like(x) for _ in range(len(layers) if keep_states else min(2, len(layers)))]
 
@@ -126,7 +135,7 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
             attn, ffn = model.sub(p, "attention"), model.sub(p, "ffn")
             layer_head_mask = None if head_mask is None else head_mask[layer_ids[index]][own_heads]
             own_context, own_probs, own_kv = _own_attention(attn, cfg, x_in, mask, own_heads, cols, layer_head_mask,
-                                                            use_cache, output_attentions, fuse_qkv, kernels)
+                                                            use_cache, output_attentions, fused, kernels)
             context[:, cols] = own_context.reshape(rows_total, -1)  # [B, T, D/n] into [M, D]
             if output_attentions:
                 probs[index][:, own_heads] = own_probs  # [B, H/n, T, S] into [B, H, T, S]
@@ -135,9 +144,9 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
                     whole[:, own_heads] = own_part  # [B, H/n, S, Dh] into [B, H, S, Dh]
             team.barrier.wait()  # the context of every head is in place
             x_rows = x_in.reshape(rows_total, hidden)[own_rows]  # [m, D]
-            residual_norm.residual_norm(attn, cfg, context[own_rows], x_rows, out=h)  # [m, D]
-            bias_gelu.ffn_inner(ffn, cfg, h, kernels, out=inner)  # [m, D] -> [m, F]
-            residual_norm.residual_norm(ffn, cfg, inner, h, out=x_out.reshape(rows_total, hidden)[own_rows])
+            residual_norm_in_blocks(attn, cfg, context[own_rows], x_rows, out=h)  # [m, D]
+            ffn_inner_in_blocks(ffn, cfg, h, kernels, out=inner)  # [m, D] -> [m, F]
+            residual_norm_in_blocks(ffn, cfg, inner, h, out=x_out.reshape(rows_total, hidden)[own_rows])
             team.barrier.wait()  # the layer's output is complete: the next layer's attention reads all of it
 
     team.run(share)
@@ -153,16 +162,15 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
     }
 
 
-def _own_attention(attn, cfg, x, mask, own_heads, cols, head_mask, use_cache, output_attentions, fuse_qkv,
-                   kernels):
+def _own_attention(attn, cfg, x, mask, own_heads, cols, head_mask, use_cache, output_attentions, fused, kernels):
     """core.model.attention for one thread's heads: (context [B, T, D/n], probs [B, H/n, T, S] | None, (k, v))."""
     heads = own_heads.stop - own_heads.start
-    if not fuse_qkv:
+    if not fused:
         own = dict(attn, **{f"{w}.{kind}": attn[f"{w}.{kind}"][cols] for w in ("query", "key", "value")
                             for kind in ("weight", "bias")})  # its rows of W_q, W_k, W_v (views)
         return model.attention(own, cfg, x, mask, heads, head_mask, cached=use_cache, keep_probs=output_attentions,
                                kernels=kernels)
-    q, k, v = (model.split_heads(a, heads) for a in fused_qkv.project(x, attn, cols))  # [B, H/n, T, Dh] each
+    q, k, v = (model.split_heads(a, heads) for a in project_qkv(x, attn, cols))  # [B, H/n, T, Dh] each
     relative = cfg.position_embedding_type != "absolute"  # as core.model.attention decides for self-attention
     context, probs = (kernels or model.REFERENCE).attention(attn, cfg, q, k, v, mask, head_mask, use_cache, relative,
                                                             output_attentions)
