@@ -4,17 +4,21 @@
     python benchmarks/ab_runtime.py --shapes 8x128 --rounds 9 --profile
 
 Paths, each the threaded encoder (runtime/threaded_encoder.py) with 2 threads on the same model:
-  columns          the path before the row split (kept here only for this comparison): heads, then each
-                   thread's slice of the out-projection and FFN columns as [n, M, D] partial sums, 4 barriers
-                   per layer, core.model.ffn_inner / add_norm
-  rows             today's default: heads, then each thread's rows through out-projection, LayerNorm and the
-                   whole FFN with runtime/residual_norm.py and runtime/bias_gelu.py, 2 barriers per layer
+  before           the column split as it was before issue 17 (copied here for this comparison): heads, then
+                   each thread's slice of the out-projection and FFN columns as [n, M, D] partial sums, 4
+                   barriers per layer, core.model.ffn_inner
+  columns          today's column split (ROW_SPLIT_MIN_ROWS huge): the same, with runtime/bias_gelu.py's
+                   bias + GELU in blocks
+  rows             today's row split (ROW_SPLIT_MIN_ROWS = 0): heads, then each thread's rows through the
+                   out-projection, LayerNorm and the whole FFN (runtime/residual_norm.py, bias_gelu.py), 2
+                   barriers per layer
   rows+qkv         rows with XLMR_NP_FUSED_QKV=1 (runtime/fused_qkv.py)
+  default          what the encoder picks (rows from ROW_SPLIT_MIN_ROWS rows per thread)
 
 Rounds alternate the paths in a rotating order, with a 0.2 s pause before each call (idle BLAS threads of the
 previous call spin ~0.1 s); the report is the median seconds per forward and each path's ratio over
-"columns" (> 1: faster), with the ratio's spread over the rounds (min-max of per-round ratios). Outputs are
-checked against "columns" first. The checkpoint: benchmarks/bench_forward.py's random xlm-roberta-base
+the first (> 1: faster), with the ratio's spread over the rounds (min-max of per-round ratios). Outputs are
+checked against the first path first. The checkpoint: benchmarks/bench_forward.py's random xlm-roberta-base
 (written to ~/.cache/xlmr_np_bench on first use). --profile adds the calling thread's self time per phase.
 """
 from __future__ import annotations
@@ -90,13 +94,15 @@ def _run_columns(team, params, cfg, x, mask, head_mask, use_cache, output_attent
             "cross_attentions": None, "past_key_values": None}
 
 
-ROW_SPLIT = te._run
-PATHS = {"columns": (_run_columns, "0"), "rows": (ROW_SPLIT, "0"), "rows+qkv": (ROW_SPLIT, "1")}
+TODAY, DEFAULT_MIN_ROWS = te._run, te.ROW_SPLIT_MIN_ROWS
+PATHS = {"before": (_run_columns, None, "0"), "columns": (TODAY, 2**62, "0"), "rows": (TODAY, 0, "0"),
+         "rows+qkv": (TODAY, 0, "1"), "default": (TODAY, DEFAULT_MIN_ROWS, "0")}
 
 
 def use(path):
-    run, fuse = PATHS[path]
+    run, min_rows, fuse = PATHS[path]
     te._run = run
+    te.ROW_SPLIT_MIN_ROWS = DEFAULT_MIN_ROWS if min_rows is None else min_rows
     os.environ["XLMR_NP_FUSED_QKV"] = fuse
 
 
@@ -160,7 +166,7 @@ def profile(call, team, repeats=3):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="1x128,8x128,1x512,4x512")
-    parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--paths", default="before,columns,rows,rows+qkv")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
@@ -204,7 +210,7 @@ def main(argv=None):
                 print(f"       {path:>10} total {ph['total'] * 1e3:7.1f} ms: "
                       + ", ".join(f"{k} {ph[k] / ph['total']:.1%}" for k in PHASE_NAMES))
         sys.stdout.flush()
-    use("rows")
+    use("default")
     os.environ.pop("XLMR_NP_FUSED_QKV")
 
 

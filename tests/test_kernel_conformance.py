@@ -37,6 +37,8 @@ def test_goldens_exist():
 def forced(monkeypatch):
     """Register "fast, forced": the fast set with its thresholds at their minimum, counting each stand-in's runs."""
     monkeypatch.setattr(threaded_encoder, "MIN_TOKENS", 0)
+    monkeypatch.setattr(threaded_encoder, "ROW_SPLIT_MIN_ROWS", 0)  # the row split (tests/test_threaded_encoder.py
+    # runs every golden on both splits)
     monkeypatch.setenv("XLMR_NP_THREADS", "2")  # threaded even on a one-core machine
     monkeypatch.setattr(blocked_attention, "BLOCK_BYTES", 1)  # one query row per block
     monkeypatch.setattr(mapped_weights, "WINDOW_MIN_ROWS", 1)

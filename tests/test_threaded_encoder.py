@@ -32,10 +32,12 @@ CASES = sorted(p.name for p in (case_dir("model_base").parent).iterdir() if (p /
 PLAIN_ONLY = {"cache_cross_attention", "decoder_cross_attention"}
 
 
-@pytest.fixture(autouse=True)
-def runs(monkeypatch):
-    """Every forward that may take the threaded path does; returns the list of (threads, B, T) it ran."""
+@pytest.fixture(autouse=True, params=["rows", "columns"])
+def runs(monkeypatch, request):
+    """Every forward that may take the threaded path does, with the layer split by rows or by columns (each
+    test runs with both); returns the list of (threads, B, T) it ran."""
     monkeypatch.setattr(parallel, "MIN_TOKENS", 0)
+    monkeypatch.setattr(parallel, "ROW_SPLIT_MIN_ROWS", 0 if request.param == "rows" else 2**62)
     calls = []
     run = parallel._run
 
@@ -176,9 +178,14 @@ def test_the_threaded_layer_uses_the_fused_sub_layers(runs, monkeypatch):
         function = getattr(parallel, name)
         monkeypatch.setattr(parallel, name, lambda p, c, a, *r, f=function, n=name, **k: rows.append((n, len(a)))
                             or f(p, c, a, *r, **k))
+    monkeypatch.setattr(parallel, "ROW_SPLIT_MIN_ROWS", 16)  # 33 rows on 2 threads: 16 + 17, split by rows
     fast_encoder(params, cfg, x, mask, head_mask)
     assert sorted(rows) == sorted([("ffn_inner_in_blocks", 16), ("ffn_inner_in_blocks", 17)] * 3
-                                  + [("residual_norm_in_blocks", 16), ("residual_norm_in_blocks", 17)] * 6)  # 33 rows: 16 + 17
+                                  + [("residual_norm_in_blocks", 16), ("residual_norm_in_blocks", 17)] * 6)
+    rows.clear()
+    monkeypatch.setattr(parallel, "ROW_SPLIT_MIN_ROWS", 17)  # 16 rows for one thread: split by columns
+    fast_encoder(params, cfg, x, mask, head_mask)
+    assert rows == [("ffn_inner_in_blocks", 33)] * 6  # each thread's FFN columns for all 33 rows, 3 layers
 
 
 def test_blocked_attention_on_the_threaded_path(runs, monkeypatch):

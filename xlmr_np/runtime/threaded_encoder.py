@@ -2,7 +2,8 @@
 
 Why: NumPy runs GELU, softmax and LayerNorm on one core; only its BLAS uses the others. Here n threads (the
 caller and n - 1 helpers) run the layer stack together, each on its own share, with numpy's OpenBLAS set to
-one thread for the duration so that the n streams of GEMMs do not fight over the cores. Per layer, thread i:
+one thread for the duration so that the n streams of GEMMs do not fight over the cores. Per layer, thread i,
+split by rows (from ROW_SPLIT_MIN_ROWS rows per thread):
 
   1. runs core.model.attention on its heads (its rows of W_q, W_k, W_v, and the head count passed
      explicitly; with XLMR_NP_FUSED_QKV=1 the three as one product, runtime/fused_qkv.py) and writes its
@@ -13,17 +14,29 @@ one thread for the duration so that the n streams of GEMMs do not fight over the
      its output projection + b_out + h, LayerNorm, written into its rows of the layer's output
                           -- barrier: the next layer's attention reads all of it --
 
-Two barriers per layer, and no partial sums: the path before this one split the output projection and the
-FFN by columns (each thread a slice of the hidden and FFN dimensions, [n, M, D] partial sums added up by
-rows), with four barriers per layer; the row split measured as fast or faster at every shape
-(docs/performance.md, "The row-split threaded layer"). Each thread now reads all of W_o, W_in and W_out
-(shared in the L3 cache) instead of its slice.
+Two barriers per layer, and no partial sums. Each thread reads all of W_o, W_in and W_out, though, and
+multiplies only its rows: with few rows per thread (1 x 128 tokens: 64) the GEMMs are small and bound by
+reading the weights, and the column split below was faster in every measured round. Below ROW_SPLIT_MIN_ROWS
+rows per thread the layer is split by columns, with 4 barriers:
+
+  1. attention on its heads as above; then its part of the output projection, context_i @ W_o[:, cols_i]^T:
+     a [M, D] partial sum over its slice of the hidden dimension
+                          -- barrier: all partial sums are ready --
+  2. for its rows: sum of the partial sums + b_o, then core.model.add_norm with the residual -> h
+                          -- barrier: h is complete --
+  3. its FFN columns: bias_gelu on its rows of W_in, then @ W_out[:, cols_i]^T, again a partial sum
+                          -- barrier --
+  4. for its rows: sum + b_out, add_norm with the residual h -> the layer's output
+                          -- barrier: the next layer reads all of it --
+
+(measured: docs/performance.md, "The row-split threaded layer").
 
 The arithmetic is the core's, row by row: the output projections, the FFN and the LayerNorms of a row are the
 same operations in the same order as in core.model.encoder (runtime/residual_norm.py and bias_gelu.py equal
 core.model.residual_norm and ffn_inner bit for bit); only the GEMMs' blocking differs with the number of
-rows a thread multiplies (and with fused QKV the width of that product), so results equal
-core.model.encoder's to rounding (tests/test_threaded_encoder.py).
+rows a thread multiplies (and with fused QKV the width of that product); the column split changes the order
+of two float32 sums (the hidden and FFN dimensions summed in n pieces). Results equal core.model.encoder's to
+rounding (tests/test_threaded_encoder.py, both splits).
 `applies` decides when this path is taken: NumPy arrays, no past cache and no cross-attention, numpy's BLAS
 is OpenBLAS (the only one whose thread count we can set), and inputs large enough to pay for the threads.
 Only one threaded forward runs at a time: a concurrent caller takes core.model.encoder.
@@ -56,6 +69,12 @@ from .openblas import openblas, thread_limit
 # shapes 1 x 64 tokens took 169 ms threaded and 143 ms on one thread, 2 x 64 243 ms and 260 ms (each GEMM is
 # then small and bound by reading the weights). Tests lower it to run tiny models on this path.
 MIN_TOKENS = 128
+
+# From this many rows (tokens) per thread the layer is split by rows, below it by columns. Measured on 2 cores
+# (docs/performance.md, "The row-split threaded layer"): at 1 x 128 (64 rows per thread) the row split was
+# slower in every round (0.92x and 0.96x the column split's tokens/s, medians of two runs), from 256 rows per
+# thread (1 x 512) on it was as fast or faster. Tests set it to 0 or to a huge number to run either split.
+ROW_SPLIT_MIN_ROWS = 128
 
 
 def applies(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
@@ -103,14 +122,17 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
 
 def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states, trace,
          layer_ids, kernels):
-    """The layers with the row split (2 barriers per layer): see the module's docstring."""
+    """The layers on the team: split by rows (2 barriers per layer) from ROW_SPLIT_MIN_ROWS rows per thread, else
+    by columns (4 barriers); see the module's docstring."""
     xp = array_module(x)
     keep_states = output_hidden_states or trace is not None
     batch, length, hidden = x.shape
     rows_total, n, head_dim = batch * length, team.size, cfg.head_dim
     layers = [model.sub(params, f"layers.{i}") for i in layer_ids]
-    heads = _shares(cfg.num_attention_heads, n)  # thread i's heads and rows
+    heads = _shares(cfg.num_attention_heads, n)  # thread i's heads, rows and (column split) FFN columns
     rows = _shares(rows_total, n)
+    ffn_columns = _shares(cfg.intermediate_size, n)
+    by_rows = rows_total >= ROW_SPLIT_MIN_ROWS * n
     fused = fuse_qkv()
     # Hidden states: all kept when returned, else two buffers in turn after x (layer i reads one, writes the other).
     states = [x] + [xp.empty_like(x) for _ in range(len(layers) if keep_states else min(2, len(layers)))]
@@ -118,7 +140,11 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
     def slot(i):  # the index in `states` of the i-th layer's input (i = len(layers): the last output)
         return i if keep_states or i == 0 else 1 + (i - 1) % 2
 
-    context = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: every thread's heads side by side
+    if by_rows:
+        context = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: every thread's heads side by side
+    else:
+        partial = xp.empty((n, rows_total, hidden), dtype=x.dtype)  # [n, M, D]: each thread's partial sums
+        h_all = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: the layer's attention output
     probs = [xp.empty((batch, cfg.num_attention_heads, length, length), dtype=x.dtype) if output_attentions
              else None for _ in layers]  # [B, H, T, S] each
     cache = [tuple(xp.empty((batch, cfg.num_attention_heads, length, head_dim), dtype=x.dtype) for _ in "kv")
@@ -127,27 +153,44 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
     def share(i):
         own_heads, own_rows = heads[i], rows[i]
         cols = slice(own_heads.start * head_dim, own_heads.stop * head_dim)  # its heads' slice of the hidden dim
-        m = own_rows.stop - own_rows.start
-        h = xp.empty((m, hidden), dtype=x.dtype)  # [m, D]: its rows of the attention sub-layer's output
-        inner = xp.empty((m, cfg.intermediate_size), dtype=x.dtype)  # [m, F]: its rows of the FFN's inside
+        m, f = own_rows.stop - own_rows.start, ffn_columns[i].stop - ffn_columns[i].start
+        if by_rows:
+            h = xp.empty((m, hidden), dtype=x.dtype)  # [m, D]: its rows of the attention sub-layer's output
+            inner = xp.empty((m, cfg.intermediate_size), dtype=x.dtype)  # [m, F]: its rows of the FFN's inside
+        else:
+            inner = xp.empty((rows_total, f), dtype=x.dtype)  # [M, F/n]: its columns of the FFN's inside
         for index, p in enumerate(layers):
             x_in, x_out = states[slot(index)], states[slot(index + 1)]  # [B, T, D] each
             attn, ffn = model.sub(p, "attention"), model.sub(p, "ffn")
             layer_head_mask = None if head_mask is None else head_mask[layer_ids[index]][own_heads]
             own_context, own_probs, own_kv = _own_attention(attn, cfg, x_in, mask, own_heads, cols, layer_head_mask,
                                                             use_cache, output_attentions, fused, kernels)
-            context[:, cols] = own_context.reshape(rows_total, -1)  # [B, T, D/n] into [M, D]
             if output_attentions:
                 probs[index][:, own_heads] = own_probs  # [B, H/n, T, S] into [B, H, T, S]
             if use_cache:
                 for whole, own_part in zip(cache[index], own_kv):
                     whole[:, own_heads] = own_part  # [B, H/n, S, Dh] into [B, H, S, Dh]
-            team.barrier.wait()  # the context of every head is in place
             x_rows = x_in.reshape(rows_total, hidden)[own_rows]  # [m, D]
-            residual_norm_in_blocks(attn, cfg, context[own_rows], x_rows, out=h)  # [m, D]
-            ffn_inner_in_blocks(ffn, cfg, h, kernels, out=inner)  # [m, D] -> [m, F]
-            residual_norm_in_blocks(ffn, cfg, inner, h, out=x_out.reshape(rows_total, hidden)[own_rows])
-            team.barrier.wait()  # the layer's output is complete: the next layer's attention reads all of it
+            out_rows = x_out.reshape(rows_total, hidden)[own_rows]  # [m, D]
+            if by_rows:
+                context[:, cols] = own_context.reshape(rows_total, -1)  # [B, T, D/n] into [M, D]
+                team.barrier.wait()  # the context of every head is in place
+                residual_norm_in_blocks(attn, cfg, context[own_rows], x_rows, out=h)  # [m, D]
+                ffn_inner_in_blocks(ffn, cfg, h, kernels, out=inner)  # [m, D] -> [m, F]
+                residual_norm_in_blocks(ffn, cfg, inner, h, out=out_rows)  # [m, F] -> [m, D]
+                team.barrier.wait()  # the layer's output is complete: the next layer's attention reads all of it
+            else:
+                partial_product(own_context.reshape(rows_total, -1), attn["out.weight"][:, cols],
+                                out=partial[i])  # [M, D/n] -> [M, D]
+                team.barrier.wait()  # all partial sums are ready
+                _sum_norm(partial[:, own_rows], attn, cfg, x_rows, out=h_all[own_rows])
+                team.barrier.wait()  # h is complete
+                own_in = {"in.weight": ffn["in.weight"][ffn_columns[i]], "in.bias": ffn["in.bias"][ffn_columns[i]]}
+                ffn_inner_in_blocks(own_in, cfg, h_all, kernels, out=inner)  # [M, D] -> [M, F/n]
+                partial_product(inner, ffn["out.weight"][:, ffn_columns[i]], out=partial[i])  # [M, F/n] -> [M, D]
+                team.barrier.wait()
+                _sum_norm(partial[:, own_rows], ffn, cfg, h_all[own_rows], out=out_rows)
+                team.barrier.wait()  # the next layer reads all of it
 
     team.run(share)
     if trace is not None:
@@ -175,6 +218,19 @@ def _own_attention(attn, cfg, x, mask, own_heads, cols, head_mask, use_cache, ou
     context, probs = (kernels or model.REFERENCE).attention(attn, cfg, q, k, v, mask, head_mask, use_cache, relative,
                                                             output_attentions)
     return context, probs, (k, v)
+
+
+def partial_product(x, weight_columns, out):
+    """x @ weight_columns^T into out: [M, D/n] @ [D/n, D] -> [M, D], one thread's share of a sum over D (or F)."""
+    return array_module(x).matmul(x, weight_columns.T, out=out)
+
+
+def _sum_norm(partials, p, cfg, residual, out):
+    """LayerNorm(sum of the partial products + bias + residual) for some rows: core.model.residual_norm's arithmetic
+    with its dense layer summed in pieces."""
+    array_module(out).sum(partials, axis=0, out=out)  # [n, rows, D] -> [rows, D]
+    out += p["out.bias"]
+    model.add_norm(p, cfg, out, residual)
 
 
 def _shares(total: int, parts: int):
