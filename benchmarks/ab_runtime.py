@@ -14,6 +14,7 @@ Paths, each the threaded encoder (runtime/threaded_encoder.py) with 2 threads on
                    barriers per layer
   rows+qkv         rows with XLMR_NP_FUSED_QKV=1 (runtime/fused_qkv.py)
   default          what the encoder picks (rows from ROW_SPLIT_MIN_ROWS rows per thread)
+  default+qkv      default with XLMR_NP_FUSED_QKV=1
 
 Rounds alternate the paths in a rotating order, with a 0.2 s pause before each call (idle BLAS threads of the
 previous call spin ~0.1 s); the report is the median seconds per forward and each path's ratio over
@@ -96,7 +97,8 @@ def _run_columns(team, params, cfg, x, mask, head_mask, use_cache, output_attent
 
 TODAY, DEFAULT_MIN_ROWS = te._run, te.ROW_SPLIT_MIN_ROWS
 PATHS = {"before": (_run_columns, None, "0"), "columns": (TODAY, 2**62, "0"), "rows": (TODAY, 0, "0"),
-         "rows+qkv": (TODAY, 0, "1"), "default": (TODAY, DEFAULT_MIN_ROWS, "0")}
+         "rows+qkv": (TODAY, 0, "1"), "default": (TODAY, DEFAULT_MIN_ROWS, "0"),
+         "default+qkv": (TODAY, DEFAULT_MIN_ROWS, "1")}
 
 
 def use(path):
@@ -107,7 +109,7 @@ def use(path):
 
 
 # --- per phase (calling thread's self time) -------------------------------------------------------------
-PHASES = {(model, "linear"): "GEMMs", (sys.modules[__name__], "partial_product"): "GEMMs",
+PHASES = {(model, "linear"): "GEMMs", (sys.modules[__name__], "partial_product"): "GEMMs", (te, "partial_product"): "GEMMs",
           (residual_norm, "product_without_bias"): "GEMMs", (bias_gelu, "product_without_bias"): "GEMMs",
           (te, "project_qkv"): "GEMMs", (model, "attention"): "attention", (te, "_own_attention"): "attention",
           (model, "softmax"): "softmax", (gelu, "gelu_in_place"): "GELU", (gelu, "gelu_block"): "GELU",
