@@ -109,7 +109,8 @@ def use(path):
 
 
 # --- per phase (calling thread's self time) -------------------------------------------------------------
-PHASES = {(model, "linear"): "GEMMs", (sys.modules[__name__], "partial_product"): "GEMMs", (te, "partial_product"): "GEMMs",
+PHASES = {(model, "linear"): "GEMMs", (sys.modules[__name__], "partial_product"): "GEMMs",
+          (te, "partial_product"): "GEMMs",
           (residual_norm, "product_without_bias"): "GEMMs", (bias_gelu, "product_without_bias"): "GEMMs",
           (te, "project_qkv"): "GEMMs", (model, "attention"): "attention", (te, "_own_attention"): "attention",
           (model, "softmax"): "softmax", (gelu, "gelu_in_place"): "GELU", (gelu, "gelu_block"): "GELU",

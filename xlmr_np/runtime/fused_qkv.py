@@ -13,8 +13,9 @@ for each (layer, share) and kept while the model's weight arrays live (a weak re
 array: a model that is freed takes its copies with it). A weight changed IN PLACE after a forward is not
 seen by the copy; assign a new array instead (what load_state_dict-like code here does).
 
-Whether it is used: `fuse_qkv()`, from XLMR_NP_FUSED_QKV (1 on, 0 off); the default and what it gained:
-docs/performance.md, "Fused QKV".
+Whether it is used: `fuse_qkv()`, from XLMR_NP_FUSED_QKV (1 on, 0 off); off by default: on 2 busy cores the
+product alone was 0.88-1.08x as fast as the three, the forward 0.96-1.02x in the quieter runs
+(docs/performance.md, "Issue 17"), not worth 85 MB.
 
 Shape legend: M rows, D hidden, D' the share's width (its heads x head dim).
 """

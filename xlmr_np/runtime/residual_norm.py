@@ -11,7 +11,9 @@ LayerNorm normalises each row on its own and the other steps are elementwise, so
 operations in the same order as in core.model.residual_norm: the results are equal bit for bit
 (tests/test_fused_sublayers.py), in float32 and float64. Used by runtime/threaded_encoder.py (each thread's
 rows, twice per layer) and runtime/packed_encoder.py, for NumPy arrays (`applies`; else the core function).
-Measured: docs/performance.md, "Fused sub-layers".
+Measured on 2 busy cores (docs/performance.md, "Issue 17"): no faster than the whole-array passes at a
+thread's sizes (<= 3 MB, which the L3 cache holds anyway), and 42-row blocks were slower (more, shorter
+NumPy calls), hence 256 KB; kept because the GEMM can write straight into the layer output's rows.
 
 Shape legend: M rows (tokens), D hidden, K the projection's input width (D or F), r rows in one block.
 """

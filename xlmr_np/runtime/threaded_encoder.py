@@ -16,7 +16,7 @@ split by rows (from ROW_SPLIT_MIN_ROWS rows per thread):
 
 Two barriers per layer, and no partial sums. Each thread reads all of W_o, W_in and W_out, though, and
 multiplies only its rows: with few rows per thread (1 x 128 tokens: 64) the GEMMs are small and bound by
-reading the weights, and the column split below was faster in every measured round. Below ROW_SPLIT_MIN_ROWS
+reading the weights, and the column split below was faster in every measured run (by 3-8 %). Below ROW_SPLIT_MIN_ROWS
 rows per thread the layer is split by columns, with 4 barriers:
 
   1. attention on its heads as above; then its part of the output projection, context_i @ W_o[:, cols_i]^T:
@@ -29,7 +29,7 @@ rows per thread the layer is split by columns, with 4 barriers:
   4. for its rows: sum + b_out, add_norm with the residual h -> the layer's output
                           -- barrier: the next layer reads all of it --
 
-(measured: docs/performance.md, "The row-split threaded layer").
+(measured: docs/performance.md, "Issue 17").
 
 The arithmetic is the core's, row by row: the output projections, the FFN and the LayerNorms of a row are the
 same operations in the same order as in core.model.encoder (runtime/residual_norm.py and bias_gelu.py equal
@@ -70,10 +70,10 @@ from .openblas import openblas, thread_limit
 # then small and bound by reading the weights). Tests lower it to run tiny models on this path.
 MIN_TOKENS = 128
 
-# From this many rows (tokens) per thread the layer is split by rows, below it by columns. Measured on 2 cores
-# (docs/performance.md, "The row-split threaded layer"): at 1 x 128 (64 rows per thread) the row split was
-# slower in every round (0.92x and 0.96x the column split's tokens/s, medians of two runs), from 256 rows per
-# thread (1 x 512) on it was as fast or faster. Tests set it to 0 or to a huge number to run either split.
+# From this many rows (tokens) per thread the layer is split by rows, below it by columns. Measured on 2 busy
+# cores (docs/performance.md, "Issue 17"): at 1 x 128 (64 rows per thread) the row split gave 0.92-0.97x the
+# column split's tokens/s in four runs; from 256 rows per thread (8 x 128, 1 x 512, 4 x 512) 0.96-1.05x, even
+# within the noise, with half the barriers and no partial sums. Tests set it to 0 or 2**62 to force a split.
 ROW_SPLIT_MIN_ROWS = 128
 
 
