@@ -32,10 +32,12 @@ CASES = sorted(p.name for p in (case_dir("model_base").parent).iterdir() if (p /
 PLAIN_ONLY = {"cache_cross_attention", "decoder_cross_attention"}
 
 
-@pytest.fixture(autouse=True)
-def runs(monkeypatch):
-    """Every forward that may take the threaded path does; returns the list of (threads, B, T) it ran."""
+@pytest.fixture(autouse=True, params=["rows", "columns"])
+def runs(monkeypatch, request):
+    """Every forward that may take the threaded path does, with the layer split by rows or by columns (each
+    test runs with both); returns the list of (threads, B, T) it ran."""
     monkeypatch.setattr(parallel, "MIN_TOKENS", 0)
+    monkeypatch.setattr(parallel, "ROW_SPLIT_MIN_ROWS", 0 if request.param == "rows" else 2**62)
     calls = []
     run = parallel._run
 
@@ -87,11 +89,13 @@ def _random_model(position="absolute", decoder=False, heads=6, seed=0, dtype="fl
     return params, cfg, x, mask, head_mask
 
 
+@pytest.mark.parametrize("fuse_qkv", ["0", "1"])
 @pytest.mark.parametrize("threads", ["2", "3", "4", "7"])
 @pytest.mark.parametrize("position", ["absolute", "relative_key", "relative_key_query"])
 @pytest.mark.parametrize("decoder", [False, True])
-def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, decoder, runs, monkeypatch):
+def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, decoder, fuse_qkv, runs, monkeypatch):
     monkeypatch.setenv("XLMR_NP_THREADS", threads)  # 4 and 7 threads for 6 heads: uneven and capped shares
+    monkeypatch.setenv("XLMR_NP_FUSED_QKV", fuse_qkv)
     params, cfg, x, mask, head_mask = _random_model(position, decoder)
     x_before = x.copy()
     trace_plain, trace_threaded = {}, {}
@@ -113,12 +117,14 @@ def test_threaded_encoder_equals_model_encoder_in_float64(threads, position, dec
     assert len(runs) == 2 and runs[0][0] == min(int(threads), 6)
 
 
+@pytest.mark.parametrize("fuse_qkv", ["0", "1"])
 @pytest.mark.parametrize("threads", ["2", "3"])
 @pytest.mark.parametrize("position", ["absolute", "relative_key_query"])
-def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, position, runs, monkeypatch):
+def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, position, fuse_qkv, runs, monkeypatch):
     """float32 sums in a different order give different roundings; neither path may be less accurate: both are
     measured against the float64 result."""
     monkeypatch.setenv("XLMR_NP_THREADS", threads)
+    monkeypatch.setenv("XLMR_NP_FUSED_QKV", fuse_qkv)
     params, cfg, x, mask, head_mask = _random_model(position)
     exact = model.encoder(params, cfg, x, mask, head_mask)["last_hidden_state"]
     params32 = {k: v.astype(np.float32) for k, v in params.items()}
@@ -131,6 +137,55 @@ def test_threaded_encoder_is_as_accurate_as_model_encoder_in_float32(threads, po
     assert plain_error < 1e-5  # float32 rounding, not a bug
     assert threaded_error <= 2 * plain_error, (threaded_error, plain_error)
     assert runs
+
+
+@pytest.mark.parametrize("fuse_qkv", ["0", "1"])
+@pytest.mark.parametrize("threads, heads, batch, length", [
+    ("2", 6, 1, 1),  # one row: the second thread has no rows (and its heads still attend)
+    ("3", 4, 1, 5),  # 3 threads for 4 heads (shares 1, 1, 2) and 5 rows (1, 2, 2)
+    ("2", 6, 2, 3),  # 6 rows
+    ("4", 6, 1, 3),  # fewer rows than threads
+])
+def test_odd_shapes_on_the_threaded_path(threads, heads, batch, length, fuse_qkv, runs, monkeypatch):
+    """Rows not divisible by the threads, a thread with no rows, heads shared unevenly; head_mask, attentions,
+    hidden states and a started cache, all against core.model.encoder in float64."""
+    monkeypatch.setenv("XLMR_NP_THREADS", threads)
+    monkeypatch.setenv("XLMR_NP_FUSED_QKV", fuse_qkv)
+    params, cfg, x, _, head_mask = _random_model("relative_key_query", decoder=True, heads=heads)
+    x = x[:batch, :length]
+    keep = np.ones((batch, length), np.int64)
+    keep[0, -1] = 0 if length > 2 else 1
+    mask = model.self_attention_mask(keep, length, True, np.dtype("float64"))
+    options = dict(use_cache=True, output_attentions=True, output_hidden_states=True)
+    got = fast_encoder(params, cfg, x, mask, head_mask, **options)
+    expected = model.encoder(params, cfg, x, mask, head_mask, **options)
+    assert runs == [(min(int(threads), heads), batch, length)]
+    for key in ("hidden_states", "attentions"):
+        for a, b in zip(got[key], expected[key], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    for pair, pair0 in zip(got["past_key_values"], expected["past_key_values"], strict=True):
+        for a, b in zip(pair, pair0, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(got["last_hidden_state"], expected["last_hidden_state"], rtol=1e-13, atol=1e-13)
+
+
+def test_the_threaded_layer_uses_the_fused_sub_layers(runs, monkeypatch):
+    """Per layer and thread: the attention output's and the FFN's residual_norm and one ffn_inner, on its rows."""
+    monkeypatch.setenv("XLMR_NP_THREADS", "2")
+    params, cfg, x, mask, head_mask = _random_model()
+    rows = []
+    for name in ("ffn_inner_in_blocks", "residual_norm_in_blocks"):
+        function = getattr(parallel, name)
+        monkeypatch.setattr(parallel, name, lambda p, c, a, *r, f=function, n=name, **k: rows.append((n, len(a)))
+                            or f(p, c, a, *r, **k))
+    monkeypatch.setattr(parallel, "ROW_SPLIT_MIN_ROWS", 16)  # 33 rows on 2 threads: 16 + 17, split by rows
+    fast_encoder(params, cfg, x, mask, head_mask)
+    assert sorted(rows) == sorted([("ffn_inner_in_blocks", 16), ("ffn_inner_in_blocks", 17)] * 3
+                                  + [("residual_norm_in_blocks", 16), ("residual_norm_in_blocks", 17)] * 6)
+    rows.clear()
+    monkeypatch.setattr(parallel, "ROW_SPLIT_MIN_ROWS", 17)  # 16 rows for one thread: split by columns
+    fast_encoder(params, cfg, x, mask, head_mask)
+    assert rows == [("ffn_inner_in_blocks", 33)] * 6  # each thread's FFN columns for all 33 rows, 3 layers
 
 
 def test_blocked_attention_on_the_threaded_path(runs, monkeypatch):

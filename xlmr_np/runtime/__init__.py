@@ -13,6 +13,18 @@ and falls back to eager where the faster one cannot serve.
     mapped_weights.linear_from_file            lm_decoder (ops.linear)     a memory-mapped weight, >= 64 rows
     threaded_encoder.encoder                   encoder (model.encoder)     >= 128 tokens, no cache to continue
 
+Inside the threaded and packed encoders (not kernel-set operations: those encoders call them directly, and each
+falls back to the core function for arrays other than NumPy's):
+
+    stand-in                                   for the core function       serves when
+    bias_gelu.ffn_inner_in_blocks              model.ffn_inner             NumPy arrays (bias + activation
+                                                                           per cache-sized block of rows)
+    residual_norm.residual_norm_in_blocks      model.residual_norm         NumPy arrays (bias + residual +
+                                                                           LayerNorm per 256 KB of rows)
+    fused_qkv.project_qkv                      the three linear()s of      XLMR_NP_FUSED_QKV=1 (opt-in: a
+                                               model.attention             3 D^2 copy per layer, 85 MB for
+                                                                           xlm-roberta-base)
+
 Kernel sets: "reference" (the core alone) and "fast" (every stand-in above, the default). A model picks one
 with from_pretrained(..., kernels="reference"), a process with XLMR_NP_KERNELS=reference. A new backend is
 one more `register` call plus a green run of tests/test_kernel_conformance.py, which runs every golden case

@@ -29,7 +29,7 @@ BLOCK_ELEMENTS = 65536  # per block: 4 float64 buffers of 512 KB; fewer, larger 
 def gelu(x, out=None):
     """ops.gelu (the exact erf GELU) for float32 arrays on the CPU, in cache-sized blocks; `out` may be x itself."""
     xp = array_module(x)
-    if native_erf(xp) is not None or x.dtype != xp.float32 or not x.flags.c_contiguous:
+    if not applies_blocked(x):
         result = ops.gelu(x)
         if out is None:
             return result
@@ -38,20 +38,31 @@ def gelu(x, out=None):
     out = xp.empty_like(x) if out is None else out
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)  # views: both are C-contiguous
     size = max(1, min(BLOCK_ELEMENTS, flat_x.size))
-    u, t, num, den = xp.empty((4, size), dtype=xp.float64)  # float64 scratch, reused by every block
+    scratch = xp.empty((4, size), dtype=xp.float64)  # float64 scratch, reused by every block
     for start in range(0, flat_x.size, size):
-        x_block = flat_x[start:start + size]
-        n = x_block.size  # the last block may be shorter
-        u_, t_, num_, den_ = u[:n], t[:n], num[:n], den[:n]
-        xp.clip(x_block, -_PHI_CLIP, _PHI_CLIP, out=u_)  # widened to float64
-        xp.multiply(u_, u_, out=t_)
-        _horner(_PHI_P, t_, num_)
-        _horner(_PHI_Q, t_, den_)
-        num_ /= den_
-        num_ *= u_
-        num_ += 0.5  # Phi(x) = 1/2 + x P(x^2) / Q(x^2)
-        xp.multiply(x_block, num_, out=flat_out[start:start + n], casting="same_kind")
+        gelu_block(flat_x[start:start + size], flat_out[start:start + size], scratch)
     return out
+
+
+def gelu_block(x_block, out_block, scratch):
+    """gelu of one flat float32 block into out_block (which may be x_block), with float64 `scratch` [4, >= n]."""
+    xp = array_module(x_block)
+    n = x_block.size  # the last block may be shorter than the scratch
+    u, t, num, den = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n]
+    xp.clip(x_block, -_PHI_CLIP, _PHI_CLIP, out=u)  # widened to float64
+    xp.multiply(u, u, out=t)
+    _horner(_PHI_P, t, num)
+    _horner(_PHI_Q, t, den)
+    num /= den
+    num *= u
+    num += 0.5  # Phi(x) = 1/2 + x P(x^2) / Q(x^2)
+    xp.multiply(x_block, num, out=out_block, casting="same_kind")
+
+
+def applies_blocked(x) -> bool:
+    """Whether `gelu` runs in blocks for x (float32, C-contiguous, a backend without its own erf)."""
+    xp = array_module(x)
+    return native_erf(xp) is None and x.dtype == xp.float32 and x.flags.c_contiguous
 
 
 # Phi(x) = (1 + erf(x / sqrt 2)) / 2 = 1/2 + x P(x^2) / Q(x^2): ops.erf's rational function with x / sqrt 2

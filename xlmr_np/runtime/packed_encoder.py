@@ -7,7 +7,9 @@ a reranker's first token), the padding of a right-padded batch is work thrown aw
   1. the embeddings of every real token, with each sequence's own positions (pad+1, pad+2, ... as
      core.model.position_ids_from_input_ids gives them), packed as [N, D] (N = sum of the lengths);
   2. per layer, the Q/K/V projections, the output projection, the FFN and both LayerNorms run on the packed
-     rows (core.ops.linear, core.model.residual_norm / ffn: position-wise, so packing changes nothing);
+     rows (position-wise, so packing changes nothing): core.ops.linear (or runtime/fused_qkv.py's one
+     product, with XLMR_NP_FUSED_QKV=1), runtime/residual_norm.py and runtime/bias_gelu.py, which equal
+     core.model.residual_norm and ffn_inner bit for bit;
   3. attention runs per length bucket: the sequences of one length form a [b, H, T, Dh] batch with no mask
      (kernels.attention = core.model.attend, or the query-blocked stand-in for long sequences).
 
@@ -28,6 +30,9 @@ import numpy as np
 
 from ..core import model
 from ..core.ops import linear
+from .bias_gelu import ffn_inner_in_blocks
+from .fused_qkv import fuse_qkv, project_qkv
+from .residual_norm import residual_norm_in_blocks
 from .openblas import openblas, thread_limit
 
 # Buckets whose scores have fewer elements than this run their attention GEMMs on one BLAS thread: for such small
@@ -73,10 +78,13 @@ def attention_packed(p, cfg, x, groups, kernels):
     """Self-attention context [N, D] (before the output projection) of packed rows x [N, D], per length bucket."""
     heads, hidden = cfg.num_attention_heads, x.shape[-1]
     relative = cfg.position_embedding_type != "absolute"
-    q = linear(x, p["query.weight"], p["query.bias"])  # [N, D]
-    k = linear(x, p["key.weight"], p["key.bias"])  # [N, D]
-    v = linear(x, p["value.weight"], p["value.bias"])  # [N, D]
-    context = np.empty_like(q)  # [N, D]
+    if fuse_qkv():
+        q, k, v = (a[0] for a in project_qkv(x[None], p, slice(0, hidden)))  # 3 x [N, D], views of [N, 3D]
+    else:
+        q = linear(x, p["query.weight"], p["query.bias"])  # [N, D]
+        k = linear(x, p["key.weight"], p["key.bias"])  # [N, D]
+        v = linear(x, p["value.weight"], p["value.bias"])  # [N, D]
+    context = np.empty_like(x)  # [N, D]
     for first, count, length in groups:
         rows = slice(first, first + count * length)
         q_b, k_b, v_b = (model.split_heads(a[rows].reshape(count, length, hidden), heads)
@@ -108,8 +116,9 @@ def encode(params, cfg, sequences, kernels=None):
         p = model.sub(params, f"layers.{layer}")
         attn = model.sub(p, "attention")
         context = attention_packed(attn, cfg, x, groups, kernels)  # [N, D]
-        h = model.residual_norm(attn, cfg, context, x)  # [N, D]
-        x = model.ffn(model.sub(p, "ffn"), cfg, h, kernels)  # [N, D]
+        h = residual_norm_in_blocks(attn, cfg, context, x)  # [N, D]
+        ffn = model.sub(p, "ffn")
+        x = residual_norm_in_blocks(ffn, cfg, ffn_inner_in_blocks(ffn, cfg, h, kernels), h)  # [N, D]
     states = [None] * len(sequences)
     row = 0
     for i in order:

@@ -2,21 +2,41 @@
 
 Why: NumPy runs GELU, softmax and LayerNorm on one core; only its BLAS uses the others. Here n threads (the
 caller and n - 1 helpers) run the layer stack together, each on its own share, with numpy's OpenBLAS set to
-one thread for the duration so that the n streams of GEMMs do not fight over the cores. Per layer, thread i:
+one thread for the duration so that the n streams of GEMMs do not fight over the cores. Per layer, thread i,
+split by rows (from ROW_SPLIT_MIN_ROWS rows per thread):
 
   1. runs core.model.attention on its heads (its rows of W_q, W_k, W_v, and the head count passed
-     explicitly); then its part of the output projection, context_i @ W_o[:, cols_i]^T: a [M, D] partial sum
-     over its slice of the hidden dimension (M = B * T)
+     explicitly; with XLMR_NP_FUSED_QKV=1 the three as one product, runtime/fused_qkv.py) and writes its
+     heads' context into its columns of one shared [M, D] context (M = B * T)
+                          -- barrier: every head's context is in place --
+  2. for its rows of the batch: the output projection (all of W_o) + b_o + the residual, LayerNorm
+     (runtime/residual_norm.py) -> h; the FFN's inside (all of W_in, + b_in, GELU: runtime/bias_gelu.py);
+     its output projection + b_out + h, LayerNorm, written into its rows of the layer's output
+                          -- barrier: the next layer's attention reads all of it --
+
+Two barriers per layer, and no partial sums. Each thread reads all of W_o, W_in and W_out, though, and
+multiplies only its rows: with few rows per thread (1 x 128 tokens: 64) the GEMMs are small and bound by
+reading the weights, and the column split below was faster in every measured run (by 3-8 %). Below ROW_SPLIT_MIN_ROWS
+rows per thread the layer is split by columns, with 4 barriers:
+
+  1. attention on its heads as above; then its part of the output projection, context_i @ W_o[:, cols_i]^T:
+     a [M, D] partial sum over its slice of the hidden dimension
                           -- barrier: all partial sums are ready --
   2. for its rows: sum of the partial sums + b_o, then core.model.add_norm with the residual -> h
                           -- barrier: h is complete --
-  3. its FFN columns: core.model.ffn_inner on its rows of W_in, then @ W_out[:, cols_i]^T, again a partial sum
+  3. its FFN columns: bias_gelu on its rows of W_in, then @ W_out[:, cols_i]^T, again a partial sum
                           -- barrier --
   4. for its rows: sum + b_out, add_norm with the residual h -> the layer's output
                           -- barrier: the next layer reads all of it --
 
-The arithmetic is the core's; only the order of two float32 sums changes (the hidden and FFN dimensions are
-summed in n pieces), so results equal core.model.encoder's to rounding (tests/test_threaded_encoder.py).
+(measured: docs/performance.md, "Issue 17").
+
+The arithmetic is the core's, row by row: the output projections, the FFN and the LayerNorms of a row are the
+same operations in the same order as in core.model.encoder (runtime/residual_norm.py and bias_gelu.py equal
+core.model.residual_norm and ffn_inner bit for bit); only the GEMMs' blocking differs with the number of
+rows a thread multiplies (and with fused QKV the width of that product); the column split changes the order
+of two float32 sums (the hidden and FFN dimensions summed in n pieces). Results equal core.model.encoder's to
+rounding (tests/test_threaded_encoder.py, both splits).
 `applies` decides when this path is taken: NumPy arrays, no past cache and no cross-attention, numpy's BLAS
 is OpenBLAS (the only one whose thread count we can set), and inputs large enough to pay for the threads.
 Only one threaded forward runs at a time: a concurrent caller takes core.model.encoder.
@@ -40,12 +60,21 @@ import numpy as np
 
 from ..backend import array_module
 from ..core import model
+from .bias_gelu import ffn_inner_in_blocks
+from .fused_qkv import fuse_qkv, project_qkv
+from .residual_norm import residual_norm_in_blocks
 from .openblas import openblas, thread_limit
 
 # Below this many tokens in the batch (B * T) the threads cost more than they save: with xlm-roberta-base's
 # shapes 1 x 64 tokens took 169 ms threaded and 143 ms on one thread, 2 x 64 243 ms and 260 ms (each GEMM is
 # then small and bound by reading the weights). Tests lower it to run tiny models on this path.
 MIN_TOKENS = 128
+
+# From this many rows (tokens) per thread the layer is split by rows, below it by columns. Measured on 2 busy
+# cores (docs/performance.md, "Issue 17"): at 1 x 128 (64 rows per thread) the row split gave 0.92-0.97x the
+# column split's tokens/s in four runs; from 256 rows per thread (8 x 128, 1 x 512, 4 x 512) 0.96-1.05x, even
+# within the noise, with half the barriers and no partial sums. Tests set it to 0 or 2**62 to force a split.
+ROW_SPLIT_MIN_ROWS = 128
 
 
 def applies(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=None, past_key_values=None,
@@ -93,54 +122,75 @@ def encoder(params, cfg, x, mask, head_mask=None, cross_input=None, cross_mask=N
 
 def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, output_hidden_states, trace,
          layer_ids, kernels):
+    """The layers on the team: split by rows (2 barriers per layer) from ROW_SPLIT_MIN_ROWS rows per thread, else
+    by columns (4 barriers); see the module's docstring."""
     xp = array_module(x)
     keep_states = output_hidden_states or trace is not None
     batch, length, hidden = x.shape
     rows_total, n, head_dim = batch * length, team.size, cfg.head_dim
     layers = [model.sub(params, f"layers.{i}") for i in layer_ids]
-    heads = _shares(cfg.num_attention_heads, n)  # thread i's heads, FFN columns and rows
-    ffn_columns = _shares(cfg.intermediate_size, n)
+    heads = _shares(cfg.num_attention_heads, n)  # thread i's heads, rows and (column split) FFN columns
     rows = _shares(rows_total, n)
+    ffn_columns = _shares(cfg.intermediate_size, n)
+    by_rows = rows_total >= ROW_SPLIT_MIN_ROWS * n
+    fused = fuse_qkv()
     # Hidden states: all kept when returned, else two buffers in turn after x (layer i reads one, writes the other).
     states = [x] + [xp.empty_like(x) for _ in range(len(layers) if keep_states else min(2, len(layers)))]
 
     def slot(i):  # the index in `states` of the i-th layer's input (i = len(layers): the last output)
         return i if keep_states or i == 0 else 1 + (i - 1) % 2
 
-    partial = xp.empty((n, rows_total, hidden), dtype=x.dtype)  # [n, M, D]: each thread's partial sums
-    h = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: the layer's attention output
+    if by_rows:
+        context = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: every thread's heads side by side
+    else:
+        partial = xp.empty((n, rows_total, hidden), dtype=x.dtype)  # [n, M, D]: each thread's partial sums
+        h_all = xp.empty((rows_total, hidden), dtype=x.dtype)  # [M, D]: the layer's attention output
     probs = [xp.empty((batch, cfg.num_attention_heads, length, length), dtype=x.dtype) if output_attentions
              else None for _ in layers]  # [B, H, T, S] each
     cache = [tuple(xp.empty((batch, cfg.num_attention_heads, length, head_dim), dtype=x.dtype) for _ in "kv")
              for _ in layers] if use_cache else None  # (k, v) [B, H, S, Dh] per layer
 
     def share(i):
-        own_heads, own_ffn, own_rows = heads[i], ffn_columns[i], rows[i]
-        cols = slice(own_heads.start * head_dim, own_heads.stop * head_dim)  # its slice of the hidden dim
+        own_heads, own_rows = heads[i], rows[i]
+        cols = slice(own_heads.start * head_dim, own_heads.stop * head_dim)  # its heads' slice of the hidden dim
+        m, f = own_rows.stop - own_rows.start, ffn_columns[i].stop - ffn_columns[i].start
+        if by_rows:
+            h = xp.empty((m, hidden), dtype=x.dtype)  # [m, D]: its rows of the attention sub-layer's output
+            inner = xp.empty((m, cfg.intermediate_size), dtype=x.dtype)  # [m, F]: its rows of the FFN's inside
+        else:
+            inner = xp.empty((rows_total, f), dtype=x.dtype)  # [M, F/n]: its columns of the FFN's inside
         for index, p in enumerate(layers):
             x_in, x_out = states[slot(index)], states[slot(index + 1)]  # [B, T, D] each
             attn, ffn = model.sub(p, "attention"), model.sub(p, "ffn")
-            own = dict(attn, **{f"{w}.{kind}": attn[f"{w}.{kind}"][cols] for w in ("query", "key", "value")
-                                for kind in ("weight", "bias")})  # its rows of W_q, W_k, W_v (views)
             layer_head_mask = None if head_mask is None else head_mask[layer_ids[index]][own_heads]
-            context, own_probs, own_kv = model.attention(own, cfg, x_in, mask, own_heads.stop - own_heads.start,
-                                                         layer_head_mask, cached=use_cache,
-                                                         keep_probs=output_attentions, kernels=kernels)  # [B, T, D/n]
+            own_context, own_probs, own_kv = _own_attention(attn, cfg, x_in, mask, own_heads, cols, layer_head_mask,
+                                                            use_cache, output_attentions, fused, kernels)
             if output_attentions:
                 probs[index][:, own_heads] = own_probs  # [B, H/n, T, S] into [B, H, T, S]
             if use_cache:
                 for whole, own_part in zip(cache[index], own_kv):
                     whole[:, own_heads] = own_part  # [B, H/n, S, Dh] into [B, H, S, Dh]
-            partial_product(context.reshape(rows_total, -1), attn["out.weight"][:, cols], out=partial[i])  # [M, D]
-            team.barrier.wait()
-            _sum_norm(partial[:, own_rows], attn, cfg, x_in.reshape(rows_total, hidden)[own_rows], out=h[own_rows])
-            team.barrier.wait()
-            own_in = {"in.weight": ffn["in.weight"][own_ffn], "in.bias": ffn["in.bias"][own_ffn]}  # its FFN rows
-            inner = model.ffn_inner(own_in, cfg, h, kernels)  # [M, D] -> [M, F/n]
-            partial_product(inner, ffn["out.weight"][:, own_ffn], out=partial[i])  # [M, F/n] -> [M, D]
-            team.barrier.wait()
-            _sum_norm(partial[:, own_rows], ffn, cfg, h[own_rows], out=x_out.reshape(rows_total, hidden)[own_rows])
-            team.barrier.wait()
+            x_rows = x_in.reshape(rows_total, hidden)[own_rows]  # [m, D]
+            out_rows = x_out.reshape(rows_total, hidden)[own_rows]  # [m, D]
+            if by_rows:
+                context[:, cols] = own_context.reshape(rows_total, -1)  # [B, T, D/n] into [M, D]
+                team.barrier.wait()  # the context of every head is in place
+                residual_norm_in_blocks(attn, cfg, context[own_rows], x_rows, out=h)  # [m, D]
+                ffn_inner_in_blocks(ffn, cfg, h, kernels, out=inner)  # [m, D] -> [m, F]
+                residual_norm_in_blocks(ffn, cfg, inner, h, out=out_rows)  # [m, F] -> [m, D]
+                team.barrier.wait()  # the layer's output is complete: the next layer's attention reads all of it
+            else:
+                partial_product(own_context.reshape(rows_total, -1), attn["out.weight"][:, cols],
+                                out=partial[i])  # [M, D/n] -> [M, D]
+                team.barrier.wait()  # all partial sums are ready
+                _sum_norm(partial[:, own_rows], attn, cfg, x_rows, out=h_all[own_rows])
+                team.barrier.wait()  # h is complete
+                own_in = {"in.weight": ffn["in.weight"][ffn_columns[i]], "in.bias": ffn["in.bias"][ffn_columns[i]]}
+                ffn_inner_in_blocks(own_in, cfg, h_all, kernels, out=inner)  # [M, D] -> [M, F/n]
+                partial_product(inner, ffn["out.weight"][:, ffn_columns[i]], out=partial[i])  # [M, F/n] -> [M, D]
+                team.barrier.wait()
+                _sum_norm(partial[:, own_rows], ffn, cfg, h_all[own_rows], out=out_rows)
+                team.barrier.wait()  # the next layer reads all of it
 
     team.run(share)
     if trace is not None:
@@ -153,6 +203,21 @@ def _run(team, params, cfg, x, mask, head_mask, use_cache, output_attentions, ou
         "cross_attentions": None,
         "past_key_values": tuple(cache) if use_cache else None,
     }
+
+
+def _own_attention(attn, cfg, x, mask, own_heads, cols, head_mask, use_cache, output_attentions, fused, kernels):
+    """core.model.attention for one thread's heads: (context [B, T, D/n], probs [B, H/n, T, S] | None, (k, v))."""
+    heads = own_heads.stop - own_heads.start
+    if not fused:
+        own = dict(attn, **{f"{w}.{kind}": attn[f"{w}.{kind}"][cols] for w in ("query", "key", "value")
+                            for kind in ("weight", "bias")})  # its rows of W_q, W_k, W_v (views)
+        return model.attention(own, cfg, x, mask, heads, head_mask, cached=use_cache, keep_probs=output_attentions,
+                               kernels=kernels)
+    q, k, v = (model.split_heads(a, heads) for a in project_qkv(x, attn, cols))  # [B, H/n, T, Dh] each
+    relative = cfg.position_embedding_type != "absolute"  # as core.model.attention decides for self-attention
+    context, probs = (kernels or model.REFERENCE).attention(attn, cfg, q, k, v, mask, head_mask, use_cache, relative,
+                                                            output_attentions)
+    return context, probs, (k, v)
 
 
 def partial_product(x, weight_columns, out):
