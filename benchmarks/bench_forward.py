@@ -266,12 +266,16 @@ def time_alternating(contestants: dict, ids: np.ndarray, repeats: int) -> dict:
 
 
 # --- where xlmr_np's time goes ----------------------------------------------------------------------------
-# name in xlmr_np.core.model, xlmr_np.runtime.threaded_encoder or xlmr_np.runtime.gelu -> phase. Both paths
-# run their q, k, v and FFN-in GEMMs through core.model's `linear`; the threaded path's output projections are
-# `partial_product`; the fast kernel set's GELU is `gelu_in_place` (looked up when the activation is chosen).
+# name in xlmr_np.core.model or a xlmr_np.runtime module -> phase. The one-thread path runs its GEMMs through
+# core.model's `linear`; the threaded path's q, k, v through `project_qkv`, its column-split output projections
+# through `partial_product`, and its fused sub-layers' products through `product_without_bias` (then
+# `gelu_block`, `layer_norm` per block of rows); the fast kernel set's GELU is `gelu_in_place`.
 PHASES = {"model.linear": "GEMMs", "threaded_encoder.partial_product": "GEMMs",
-          "model.attention": "attention", "model.softmax": "softmax", "gelu.gelu_in_place": "GELU",
-          "model.layer_norm": "LayerNorm"}
+          "threaded_encoder.project_qkv": "GEMMs", "residual_norm.product_without_bias": "GEMMs",
+          "bias_gelu.product_without_bias": "GEMMs",
+          "model.attention": "attention", "threaded_encoder._own_attention": "attention",
+          "model.softmax": "softmax", "gelu.gelu_in_place": "GELU", "bias_gelu.gelu_block": "GELU",
+          "model.layer_norm": "LayerNorm", "residual_norm.layer_norm": "LayerNorm"}
 PHASE_NAMES = ("GEMMs", "attention", "softmax", "GELU", "LayerNorm", "waiting", "rest")
 
 
@@ -285,7 +289,7 @@ def phase_times(call, ids, repeats: int, heads: int) -> dict:
     import threading
 
     from xlmr_np.core import model
-    from xlmr_np.runtime import gelu, threaded_encoder
+    from xlmr_np.runtime import bias_gelu, gelu, residual_norm, threaded_encoder
 
     spent, stack = {}, []
     main_thread = threading.main_thread()
@@ -313,7 +317,8 @@ def phase_times(call, ids, repeats: int, heads: int) -> dict:
         def __getattr__(self, name):  # abort, reset
             return getattr(self.barrier, name)
 
-    modules = {"model": model, "threaded_encoder": threaded_encoder, "gelu": gelu}
+    modules = {"model": model, "threaded_encoder": threaded_encoder, "gelu": gelu, "bias_gelu": bias_gelu,
+               "residual_norm": residual_norm}
     originals = {name: getattr(modules[name.split(".")[0]], name.split(".")[1]) for name in PHASES}
     patched = {name: timed(phase, originals[name]) for name, phase in PHASES.items()}
     team = threaded_encoder._team(min(threaded_encoder.thread_count(), heads))
