@@ -248,23 +248,34 @@ def overflow_windows(length: int, window: int, stride: int, side: str) -> List[s
 
 def pad_features(features: dict, pad: PadOptions) -> dict:
     """Pad one example's features in place (HF `_pad`); the attention mask is created if asked for."""
-    padding, max_length, pad_to_multiple_of = pad.padding, pad.max_length, pad.pad_to_multiple_of
-    side, return_attention_mask, pad_id = pad.side, pad.return_attention_mask, pad.pad_id
-    ids = features["input_ids"]
-    if padding == "longest":
+    features.update(pad_example(features, pad.padding, pad.max_length, pad.pad_to_multiple_of, pad.side,
+                                pad.return_attention_mask, pad.pad_id, pad_type_id=0, pad_offsets=True))
+    return features
+
+
+def pad_example(features: dict, strategy: str, max_length: Optional[int], pad_to_multiple_of, side: str,
+                return_attention_mask: bool, pad_id, pad_type_id: int, key: str = "input_ids",
+                pad_offsets: bool = False) -> dict:
+    """One example padded (HF `_pad`), as a new dict: attention mask 0, special-tokens mask 1, `pad_type_id` and
+    `pad_id` on the padding side; offsets (0, 0) too with `pad_offsets` (what `__call__` returns, as HF fast)."""
+    features = dict(features)
+    ids = features[key]
+    if strategy == "longest":
         max_length = len(ids)
     if max_length is not None and pad_to_multiple_of is not None and max_length % pad_to_multiple_of != 0:
         max_length = (max_length // pad_to_multiple_of + 1) * pad_to_multiple_of
     if return_attention_mask and "attention_mask" not in features:
         features["attention_mask"] = [1] * len(ids)
-    if padding == "do_not_pad" or max_length is None or len(ids) >= max_length:
+    if strategy == "do_not_pad" or max_length is None or len(ids) >= max_length:
         return features
     n = max_length - len(ids)
-    fill = {"attention_mask": 0, "token_type_ids": 0, "special_tokens_mask": 1, "offset_mapping": (0, 0),
-            "input_ids": pad_id}
-    for key, value in fill.items():
-        if key in features and (key != "attention_mask" or return_attention_mask):
-            features[key] = features[key] + [value] * n if side == "right" else [value] * n + features[key]
+    fill = {"attention_mask": 0, "token_type_ids": pad_type_id, "special_tokens_mask": 1, key: pad_id}
+    if pad_offsets:
+        fill["offset_mapping"] = (0, 0)
+    for name, value in fill.items():
+        if name in features and (name != "attention_mask" or return_attention_mask):
+            row = list(features[name])
+            features[name] = row + [value] * n if side == "right" else [value] * n + row
     return features
 
 

@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from .batching import BatchEncoding, batch_encoding, resolve_strategies
+from .batching import BatchEncoding, batch_encoding, pad_example, resolve_strategies
 from .inputs import check_call_arguments, to_python
 
 
@@ -90,25 +90,3 @@ def _to_lists(value):
     if isinstance(value, (list, tuple)):
         return [_to_lists(v) for v in value]
     return to_python(value)
-
-
-def pad_example(features: dict, strategy: str, max_length: Optional[int], pad_to_multiple_of, side: str,
-                return_attention_mask: bool, pad_id, pad_type_id: int, key: str = "input_ids") -> dict:
-    """One example padded (HF `_pad`), as a new dict."""
-    features = dict(features)
-    ids = features[key]
-    if strategy == "longest":
-        max_length = len(ids)
-    if max_length is not None and pad_to_multiple_of is not None and max_length % pad_to_multiple_of != 0:
-        max_length = (max_length // pad_to_multiple_of + 1) * pad_to_multiple_of
-    if return_attention_mask and "attention_mask" not in features:
-        features["attention_mask"] = [1] * len(ids)
-    if strategy == "do_not_pad" or max_length is None or len(ids) >= max_length:
-        return features
-    n = max_length - len(ids)
-    fill = {"attention_mask": 0, "token_type_ids": pad_type_id, "special_tokens_mask": 1, key: pad_id}
-    for name, value in fill.items():
-        if name in features and (name != "attention_mask" or return_attention_mask):
-            row = list(features[name])
-            features[name] = row + [value] * n if side == "right" else [value] * n + row
-    return features
