@@ -274,3 +274,58 @@ def available_memory_bytes() -> int:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+# --- where a forward's time goes ----------------------------------------------------------------------------
+def phase_profile(call, team, phases: dict, repeats: int, pause: float,
+                  names=("GEMMs", "attention", "softmax", "GELU", "LayerNorm", "waiting", "rest")) -> dict:
+    """Median self time per phase of `call()`, by wrapping the functions in `phases` ({(module, name): phase})
+    and the team's barrier ("waiting"). Only the calling thread is timed: on the threaded path every thread
+    runs the same phases on its share at the same time, so the caller's timeline is the forward's. Self time:
+    a timed function called inside another is counted once, in its own phase. "rest" is what is left."""
+    import statistics
+    import threading
+
+    main_thread, spent, stack = threading.main_thread(), {}, []
+
+    def timed(phase, function):
+        def wrapper(*args, **kwargs):
+            if threading.current_thread() is not main_thread:
+                return function(*args, **kwargs)
+            stack.append(0.0)
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                nested = stack.pop()
+                spent[phase] = spent.get(phase, 0.0) + elapsed - nested
+                if stack:
+                    stack[-1] += elapsed
+        return wrapper
+
+    class TimedBarrier:
+        def __init__(self, barrier):
+            self.barrier, self.wait = barrier, timed("waiting", barrier.wait)
+
+        def __getattr__(self, name):  # abort, reset
+            return getattr(self.barrier, name)
+
+    originals = {key: getattr(*key) for key in phases}
+    barrier, runs = team.barrier, []
+    try:
+        for (module, name), phase in phases.items():
+            setattr(module, name, timed(phase, originals[(module, name)]))
+        team.barrier = TimedBarrier(barrier)
+        for _ in range(repeats):
+            time.sleep(pause)
+            spent.clear()
+            start = time.perf_counter()
+            call()
+            total = time.perf_counter() - start
+            runs.append({**spent, "rest": total - sum(spent.values()), "total": total})
+    finally:
+        for (module, name), function in originals.items():
+            setattr(module, name, function)
+        team.barrier = barrier
+    return {phase: statistics.median(run.get(phase, 0.0) for run in runs) for phase in names + ("total",)}

@@ -28,7 +28,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import phase_profile  # noqa: E402
 from xlmr_np.backend import array_module  # noqa: E402
 from xlmr_np.core import model  # noqa: E402
 from xlmr_np.runtime import bias_gelu, gelu, residual_norm  # noqa: E402
@@ -120,50 +120,8 @@ PHASE_NAMES = ("GEMMs", "attention", "softmax", "GELU", "LayerNorm", "waiting", 
 
 
 def profile(call, team, repeats=3):
-    main = threading.main_thread()
-    spent, stack = {}, []
-
-    def timed(phase, function):
-        def wrapper(*args, **kwargs):
-            if threading.current_thread() is not main:
-                return function(*args, **kwargs)
-            stack.append(0.0)
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - start
-                nested = stack.pop()
-                spent[phase] = spent.get(phase, 0.0) + elapsed - nested
-                if stack:
-                    stack[-1] += elapsed
-        return wrapper
-
-    class TimedBarrier:
-        def __init__(self, barrier):
-            self.barrier, self.wait = barrier, timed("waiting", barrier.wait)
-
-        def __getattr__(self, name):
-            return getattr(self.barrier, name)
-
-    originals = {key: getattr(*key) for key in PHASES}
-    barrier, runs = team.barrier, []
-    try:
-        for (module, name), phase in PHASES.items():
-            setattr(module, name, timed(phase, originals[(module, name)]))
-        team.barrier = TimedBarrier(barrier)
-        for _ in range(repeats):
-            time.sleep(PAUSE)
-            spent.clear()
-            start = time.perf_counter()
-            call()
-            total = time.perf_counter() - start
-            runs.append({**spent, "rest": total - sum(spent.values()), "total": total})
-    finally:
-        for (module, name), function in originals.items():
-            setattr(module, name, function)
-        team.barrier = barrier
-    return {phase: statistics.median(r.get(phase, 0.0) for r in runs) for phase in PHASE_NAMES + ("total",)}
+    """Median self time per phase of call() (_common.phase_profile over PHASES)."""
+    return phase_profile(call, team, PHASES, repeats, PAUSE, PHASE_NAMES)
 
 
 def main(argv=None):

@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))  # run from a clone without installing
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import (SETTLE_SECONDS, blas_threads, check_fusions, ct2_hidden, ct2_model, machine_info,  # noqa: E402
-                     machine_line, onnx_model, optional, ort_hidden, ort_session)
+                     machine_line, onnx_model, optional, ort_hidden, ort_session, phase_profile)
 
 # xlm-roberta-base's config.json (transformers 4.57.6 field names); only the weights are random.
 BASE_CONFIG = {
@@ -280,66 +280,17 @@ PHASE_NAMES = ("GEMMs", "attention", "softmax", "GELU", "LayerNorm", "waiting", 
 
 
 def phase_times(call, ids, repeats: int, heads: int) -> dict:
-    """Median self time per phase of xlmr_np's forward, by wrapping the functions named in PHASES.
-
-    Only the calling thread is timed: on the threaded path (runtime/threaded_encoder.py) every thread runs the same
-    phases on its share at the same time, so the caller's timeline is the forward's. "waiting" is its time at
-    the barriers between phases (the other threads finishing their share, and the hand-off).
-    """
-    import threading
-
+    """Median self time per phase of xlmr_np's forward (_common.phase_profile over the functions in PHASES).
+    "waiting" is the calling thread's time at the threaded path's barriers (the other threads finishing their
+    share, and the hand-off)."""
     from xlmr_np.core import model
     from xlmr_np.runtime import bias_gelu, gelu, residual_norm, threaded_encoder
 
-    spent, stack = {}, []
-    main_thread = threading.main_thread()
-
-    def timed(phase, function):
-        def wrapper(*args, **kwargs):
-            if threading.current_thread() is not main_thread:
-                return function(*args, **kwargs)
-            stack.append(0.0)
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - start
-                nested = stack.pop()
-                spent[phase] = spent.get(phase, 0.0) + elapsed - nested
-                if stack:
-                    stack[-1] += elapsed
-        return wrapper
-
-    class TimedBarrier:
-        def __init__(self, barrier):
-            self.barrier, self.wait = barrier, timed("waiting", barrier.wait)
-
-        def __getattr__(self, name):  # abort, reset
-            return getattr(self.barrier, name)
-
     modules = {"model": model, "threaded_encoder": threaded_encoder, "gelu": gelu, "bias_gelu": bias_gelu,
                "residual_norm": residual_norm}
-    originals = {name: getattr(modules[name.split(".")[0]], name.split(".")[1]) for name in PHASES}
-    patched = {name: timed(phase, originals[name]) for name, phase in PHASES.items()}
+    phases = {(modules[name.split(".")[0]], name.split(".")[1]): phase for name, phase in PHASES.items()}
     team = threaded_encoder._team(min(threaded_encoder.thread_count(), heads))
-    barrier = team.barrier
-    runs = []
-    try:
-        for name, function in patched.items():
-            setattr(modules[name.split(".")[0]], name.split(".")[1], function)
-        team.barrier = TimedBarrier(barrier)
-        for _ in range(repeats):
-            time.sleep(SETTLE_SECONDS)
-            spent.clear()
-            start = time.perf_counter()
-            call(ids)
-            total = time.perf_counter() - start
-            runs.append({**spent, "rest": total - sum(spent.values()), "total": total})
-    finally:
-        for name, function in originals.items():
-            setattr(modules[name.split(".")[0]], name.split(".")[1], function)
-        team.barrier = barrier
-    return {phase: statistics.median(run.get(phase, 0.0) for run in runs) for phase in PHASE_NAMES + ("total",)}
+    return phase_profile(lambda: call(ids), team, phases, repeats, SETTLE_SECONDS, PHASE_NAMES)
 
 
 # --- report -----------------------------------------------------------------------------------------------
