@@ -36,7 +36,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_demo_model import catalog_files, clean_line, make_batches, pad_batch, read_catalog  # noqa: E402
+from train_demo_model import (catalog_files, clean_line, lr_at, make_batches, pad_batch, read_catalog,  # noqa: E402
+                              read_tsv)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_DIR = os.path.join(ROOT, "models", "xlmr-demo")
@@ -175,11 +176,6 @@ def stage_corpus(args):
     print(json.dumps(stats, ensure_ascii=False))
 
 
-def read_tsv(path):
-    with open(path, encoding="utf-8") as fh:
-        return [line.rstrip("\n").split("\t", 1) for line in fh]
-
-
 def label_names():
     return sorted(LANGUAGES)
 
@@ -229,12 +225,6 @@ def build_model(dropout):
     # The encoder comes from the masked-LM checkpoint; the classification head (dense + out_proj) is new and
     # drawn from HF's default initialisation (σ = 0.02) under torch.manual_seed. The LM head is not loaded.
     return XLMRobertaForSequenceClassification.from_pretrained(DEMO_DIR, config=config)
-
-
-def lr_at(step, total, peak, warmup):
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * max(0.0, (total - step) / max(1, total - warmup))  # linear decay to zero
 
 
 def accuracy(model, seqs, labels, budget=4096):

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core import model
 from .gelu import BLOCK_ELEMENTS, applies_blocked, gelu_block, gelu_in_place
+from .residual_norm import product_without_bias  # the one GEMM without bias of both fused sub-layers
 
 
 def applies(p, cfg, h, kernels=None) -> bool:
@@ -57,8 +58,3 @@ def ffn_inner_in_blocks(p, cfg, h, kernels=None, out=None):
             if result is not block:
                 block[...] = result
     return out.reshape(h.shape[:-1] + (weight.shape[0],))  # [M, F] -> [..., F]
-
-
-def product_without_bias(rows, weight, out):
-    """rows @ weight^T into out: [M, D] @ [D, F] -> [M, F], the same GEMM call as core.ops.linear's."""
-    return np.matmul(rows, weight.T, out=out)
